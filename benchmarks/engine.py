@@ -1,0 +1,91 @@
+"""Engine and replay throughput, peak memory and state size. Prints one JSON object.
+
+    python benchmarks/engine.py [--patients 1000] [--minutes 210]
+
+- engine_events_per_second: Ward.process over pre-decoded events (no parsing, no output).
+- replay_events_per_second: the whole ``nms-monitor replay`` command on an NDJSON file,
+  including JSON parsing, validation, sorting and writing alerts (a child process).
+- peak_rss_bytes: peak resident memory of that replay process.
+- state_bytes_per_patient: serialised state after 24 h of 1/min vitals (mean of 5 patients).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.streamgen import patient_events, ward_events
+from monitor.contracts.decode import decode_event
+from monitor.engine import dumps_state, new_state, step
+from monitor.engine.ward import Ward
+from monitor.knowledge.thresholds import ClinicalSettings
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--patients", type=int, default=1000)
+    ap.add_argument("--minutes", type=int, default=210)
+    args = ap.parse_args()
+    cfg = ClinicalSettings()
+    raw = [orjson.dumps(e) for e in ward_events(args.patients, args.minutes)]
+    events = [decode_event(r) for r in raw]
+
+    ward = Ward(cfg)
+    transitions = 0
+    t0 = time.perf_counter()
+    for e in events:
+        transitions += len(ward.process(e).transitions)
+    engine_s = time.perf_counter() - t0
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "stream.ndjson"
+        path.write_bytes(b"\n".join(raw) + b"\n")
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "monitor.cli.main", "replay", str(path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        )
+        replay_s = time.perf_counter() - t0
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+
+    sizes = []
+    for i in range(5):
+        state = new_state(f"size-{i}")
+        for e in patient_events(f"size-{i}", 24 * 60, sick=i % 2 == 1, rng=random.Random(i)):
+            state = step(state, decode_event(orjson.dumps(e)), cfg).state
+        sizes.append(len(dumps_state(state)))
+
+    print(
+        orjson.dumps(
+            {
+                "patients": args.patients,
+                "events": len(events),
+                "alert_transitions": transitions,
+                "engine_seconds": round(engine_s, 3),
+                "engine_events_per_second": round(len(events) / engine_s),
+                "replay_seconds": round(replay_s, 3),
+                "replay_events_per_second": round(len(events) / replay_s),
+                "peak_rss_bytes": peak_kib * 1024,
+                "state_bytes_per_patient": round(sum(sizes) / len(sizes)),
+                "state_bytes_max": max(sizes),
+            }
+        ).decode()
+    )
+
+
+if __name__ == "__main__":
+    main()

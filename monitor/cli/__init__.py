@@ -1,0 +1,1 @@
+"""The ``nms-monitor`` command line (the shell: argument parsing, files, streams)."""

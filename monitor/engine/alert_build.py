@@ -1,0 +1,144 @@
+"""Build the alert contract object for one transition, with its explanation.
+
+Recommendations: clinical-reference section 3 (parkinsonism-hyperpyrexia: restart the drug; depot
+exposure lasts weeks), section 6 (differential) and section 1 (criterion 8 needs a work-up). The
+first actions for suspected NMS (stop the antagonist, supportive care, CK/renal monitoring) follow
+Strawn JR et al., Am J Psychiatry 2007;164:870-876 and Pileggi DJ & Cook AM, Ann Pharmacother
+2016;50:973-981.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from monitor.contracts.alerts import (
+    Alert,
+    Criterion,
+    Differential,
+    Exposure,
+    ExposureDrug,
+    WithdrawnDrug,
+)
+from monitor.engine.evaluation import MAX_COMPUTABLE, Explained
+from monitor.engine.exposure import risk_factors
+from monitor.engine.state import AlertState, PatientState
+from monitor.engine.timeutil import iso, to_datetime
+from monitor.knowledge.thresholds import ClinicalSettings
+
+
+def make_alert_id(patient_id: str, first_seen: float, episode: int) -> str:
+    """Stable per patient stay and episode: the same inputs always give the same id."""
+    digest = hashlib.sha256(f"{patient_id}|nms|{first_seen:.3f}|{episode}".encode()).hexdigest()
+    return f"nms-{digest[:20]}"
+
+
+def make_transition_id(alert_id: str, seq: int, transition: str, time: float) -> str:
+    """Deterministic, so reprocessing after a crash reproduces it (consumers drop duplicates)."""
+    digest = hashlib.sha256(f"{alert_id}|{seq}|{transition}|{time:.3f}".encode()).hexdigest()
+    return digest[:24]
+
+
+def recommendations(ex: Explained, withdrawn_only: bool) -> list[str]:
+    """Short first actions for the clinician, most urgent first."""
+    out: list[str] = []
+    if ex.active:
+        names = ", ".join(a.drug for a in ex.active)
+        out.append(f"Review and hold the dopamine antagonist(s) now: {names}.")
+    if ex.withdrawn:
+        names = ", ".join(w.drug for w in ex.withdrawn)
+        out.append(
+            f"Dopaminergic drug stopped or cut ({names}): restart it promptly "
+            "(parkinsonism-hyperpyrexia); do not just stop things."
+        )
+    out.append(
+        "Measure core temperature, CK, creatinine, electrolytes and urine myoglobin; repeat CK."
+    )
+    out.append(
+        "Supportive care: active cooling, IV fluids, close monitoring in a high-dependency "
+        "setting; benzodiazepines, dantrolene or bromocriptine are a senior clinician's decision."
+    )
+    if any(a.long_acting for a in ex.active):
+        out.append(
+            "Long-acting injection given: the drug persists for weeks; plan prolonged monitoring."
+        )
+    if ex.differential:
+        out.append("Consider the differential: " + ", ".join(c for c, _ in ex.differential) + ".")
+    met8 = any(name == "negative_workup" and f.met for name, _, f in ex.findings)
+    if not met8 and not withdrawn_only:
+        out.append(
+            "Document the work-up excluding infectious, toxic, metabolic and neurological "
+            "causes (criterion 8)."
+        )
+    return out
+
+
+def build_alert(
+    state: PatientState,
+    alert: AlertState,
+    transition: str,
+    time: float,
+    ex: Explained,
+    cfg: ClinicalSettings,
+    status: str = "firing",
+    reason: str | None = None,
+) -> Alert:
+    """One alert transition; ``alert.seq`` must already be this transition's sequence number."""
+    criteria = [
+        Criterion(
+            name=name,
+            met=f.met,
+            points=pts if f.met else 0,
+            weight=pts,
+            detail=f.detail,
+            evidence=f.evidence,
+        )
+        for name, pts, f in ex.findings
+    ]
+    score = sum(c.points for c in criteria)
+    exposure = Exposure(
+        drugs=[
+            ExposureDrug(
+                drug=a.drug,
+                drug_class=a.drug_class,
+                route=a.route,
+                long_acting=a.long_acting,
+                last_dose_time=to_datetime(a.last_dose),
+                exposure_until=to_datetime(a.until),
+                doses_in_window=a.doses_in_window,
+                im_doses_in_window=a.im_doses,
+            )
+            for a in ex.active
+        ],
+        withdrawn_dopaminergics=[
+            WithdrawnDrug(drug=w.drug, stopped_at=to_datetime(w.stopped_at), how=w.how)
+            for w in ex.withdrawn
+        ],
+        risk_factors=risk_factors(state, ex.active, time, cfg),
+    )
+    met8 = any(c.name == "negative_workup" and c.met for c in criteria)
+    return Alert(
+        alert_id=alert.alert_id,
+        transition_id=make_transition_id(alert.alert_id, alert.seq, transition, time),
+        sequence=alert.seq,
+        patient_id=state.patient_id,
+        condition="nms",
+        location=state.location,
+        transition=transition,
+        status=status,
+        priority=alert.priority,
+        time=to_datetime(time),
+        opened_at=to_datetime(alert.opened_at),
+        score=score,
+        cutoff=cfg.cutoff,
+        max_computable_score=100 if met8 else MAX_COMPUTABLE,
+        criteria=criteria,
+        exposure=exposure,
+        differential=[Differential(condition=c, reason=r) for c, r in ex.differential],
+        recommendations=recommendations(ex, withdrawn_only=not ex.active and bool(ex.withdrawn)),
+        acknowledged_by=alert.acknowledged_by,
+        snoozed_until=to_datetime(alert.snoozed_until) if alert.snoozed_until else None,
+        reason=reason,
+    )
+
+
+__all__ = ["build_alert", "iso", "make_alert_id", "make_transition_id"]

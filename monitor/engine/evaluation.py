@@ -1,0 +1,129 @@
+"""Combine the detectors into the International Expert Consensus score and a priority.
+
+Score: Gurrera 2011 points (exposure 20, hyperthermia 18, rigidity 17, mental status 13,
+CK 10, sympathetic lability 10, hypermetabolism 5, negative work-up 7). Priorities
+(IEC 60601-1-8 words): low >= 30, medium >= 45, high >= cutoff (74, Gurrera 2017), all of them
+requiring the exposure criterion: without neuroleptic exposure or dopaminergic withdrawal there
+is no NMS alert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from monitor.engine import detectors as d
+from monitor.engine.differential import differential
+from monitor.engine.exposure import (
+    ActiveDrug,
+    Withdrawal,
+    active_antagonists,
+    withdrawn_dopaminergics,
+)
+from monitor.engine.state import PatientState
+from monitor.engine.timeutil import iso
+from monitor.knowledge.thresholds import ClinicalSettings
+
+CRITERIA: tuple[tuple[str, int], ...] = (
+    ("exposure", 20),
+    ("hyperthermia", 18),
+    ("rigidity", 17),
+    ("mental_status", 13),
+    ("ck_elevation", 10),
+    ("sympathetic_lability", 10),
+    ("hypermetabolism", 5),
+    ("negative_workup", 7),
+)
+MAX_COMPUTABLE = 93  # items 1-7; item 8 only from a charted work-up
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The cheap summary the lifecycle compares: what is met, the score and the priority."""
+
+    now: float
+    met_mask: int
+    score: int
+    priority: str | None
+    differential: tuple[str, ...]
+    drugs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Explained:
+    """Everything an alert shows, computed only when a transition is published."""
+
+    findings: tuple[tuple[str, int, d.Finding], ...]
+    active: list[ActiveDrug]
+    withdrawn: list[Withdrawal]
+    differential: list[tuple[str, str]]
+
+
+def _priority(score: int, exposed: bool, cfg: ClinicalSettings) -> str | None:
+    if not exposed:
+        return None
+    if score >= cfg.cutoff:
+        return "high"
+    if score >= cfg.priority_medium:
+        return "medium"
+    if score >= cfg.priority_low:
+        return "low"
+    return None
+
+
+def _findings(
+    state: PatientState,
+    now: float,
+    cfg: ClinicalSettings,
+    active: list[ActiveDrug],
+    withdrawn: list[Withdrawal],
+    explain: bool,
+) -> tuple[d.Finding, ...]:
+    exposed = bool(active or withdrawn)
+    exposure = d.Finding(exposed)
+    if explain:
+        parts = [
+            f"{a.drug} ({a.route or 'route not given'}{', long-acting' if a.long_acting else ''}) "
+            f"last {iso(a.last_dose)}, counts until {iso(a.until)}"
+            for a in active
+        ]
+        parts += [f"{w.drug} {w.how.replace('_', ' ')} {iso(w.stopped_at)}" for w in withdrawn]
+        exposure.detail = (
+            "; ".join(parts)
+            if parts
+            else ("no dopamine antagonist in its exposure window and no dopaminergic withdrawal")
+        )
+    return (
+        exposure,
+        d.hyperthermia(state, now, cfg, explain),
+        d.charted_sign(state, "rigidity", now, cfg, explain),
+        d.mental_status(state, now, cfg, explain),
+        d.ck_elevation(state, now, cfg, explain),
+        d.sympathetic_lability(state, now, cfg, explain),
+        d.hypermetabolism(state, now, cfg, explain),
+        d.negative_workup(state, now, cfg, explain),
+    )
+
+
+def evaluate(state: PatientState, now: float, cfg: ClinicalSettings) -> Evaluation:
+    """Score the patient at event time ``now`` (the hot path: no explanation built)."""
+    active = active_antagonists(state, now, cfg)
+    withdrawn = withdrawn_dopaminergics(state, now, cfg)
+    findings = _findings(state, now, cfg, active, withdrawn, explain=False)
+    mask = 0
+    score = 0
+    for i, (f, (_, points)) in enumerate(zip(findings, CRITERIA, strict=True)):
+        if f.met:
+            mask |= 1 << i
+            score += points
+    diff = tuple(c for c, _ in differential(state, withdrawn, now, cfg))
+    drugs = tuple(a.drug for a in active) + tuple(w.drug for w in withdrawn)
+    return Evaluation(now, mask, score, _priority(score, findings[0].met, cfg), diff, drugs)
+
+
+def explain(state: PatientState, now: float, cfg: ClinicalSettings) -> Explained:
+    """The full explanation at ``now``: every criterion with its detail and evidence."""
+    active = active_antagonists(state, now, cfg)
+    withdrawn = withdrawn_dopaminergics(state, now, cfg)
+    findings = _findings(state, now, cfg, active, withdrawn, explain=True)
+    named = tuple((name, pts, f) for (name, pts), f in zip(CRITERIA, findings, strict=True))
+    return Explained(named, active, withdrawn, differential(state, withdrawn, now, cfg))

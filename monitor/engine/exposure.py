@@ -1,0 +1,136 @@
+"""IEC criterion 1: dopamine antagonist given, or dopaminergic drug withdrawn, within 72 h.
+
+Sources: Gurrera 2011 (72 h); clinical-reference section 3: long-acting injectables expose for
+weeks (Caroff 2-4 weeks, Adityanjee 8 weeks; ``depot_exposure_days``); the abrupt stop or dose cut
+of a dopaminergic drug causes the same syndrome (parkinsonism-hyperpyrexia).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from monitor.engine.state import PatientState
+from monitor.knowledge.drugs import ANTAGONIST_CLASSES, ANTIPSYCHOTIC_CLASSES, HIGH_POTENCY
+from monitor.knowledge.thresholds import HOUR, ClinicalSettings
+
+_ANTAGONIST_VALUES = frozenset(c.value for c in ANTAGONIST_CLASSES)
+_ANTIPSYCHOTIC_VALUES = frozenset(c.value for c in ANTIPSYCHOTIC_CLASSES)
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveDrug:
+    drug: str
+    drug_class: str
+    route: str | None
+    long_acting: bool
+    last_dose: float
+    last_dose_eid: str
+    until: float
+    doses_in_window: int
+    im_doses: int
+    escalated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    drug: str
+    stopped_at: float
+    how: str  # "discontinued" or "dose_cut"
+    eid: str
+
+
+def active_antagonists(state: PatientState, now: float, cfg: ClinicalSettings) -> list[ActiveDrug]:
+    """Antagonists whose latest qualifying dose is within its exposure window (inclusive)."""
+    window = cfg.exposure_window_hours * HOUR
+    depot = cfg.depot_exposure_days * 24.0 * HOUR
+    active: list[ActiveDrug] = []
+    for name, rec in state.meds.items():
+        if rec.drug_class not in _ANTAGONIST_VALUES:
+            continue
+        best_until = None
+        last = None
+        for dose in rec.doses:
+            if dose[0] > now:
+                continue
+            until = dose[0] + (depot if dose[3] else window)
+            if until >= now and (best_until is None or until > best_until):
+                best_until = until
+            last = dose
+        if best_until is None or last is None:
+            continue
+        recent = [d for d in rec.doses if now - window <= d[0] <= now]
+        im = sum(1 for d in recent if d[2] in ("im", "iv"))
+        amounts = [d[1] for d in recent if d[1] is not None]
+        escalated = len(amounts) >= 2 and amounts[-1] >= 2.0 * amounts[0]
+        active.append(
+            ActiveDrug(
+                drug=name,
+                drug_class=rec.drug_class,
+                route=last[2],
+                long_acting=any(d[3] for d in rec.doses if d[0] + depot >= now and d[0] <= now),
+                last_dose=last[0],
+                last_dose_eid=last[4],
+                until=best_until,
+                doses_in_window=len(recent),
+                im_doses=im,
+                escalated=escalated,
+            )
+        )
+    active.sort(key=lambda a: a.drug)
+    return active
+
+
+def withdrawn_dopaminergics(
+    state: PatientState, now: float, cfg: ClinicalSettings
+) -> list[Withdrawal]:
+    """Dopaminergic drugs stopped, or cut to <= ``dopaminergic_dose_cut_fraction``, within 72 h."""
+    window = cfg.exposure_window_hours * HOUR
+    out: list[Withdrawal] = []
+    for name, rec in state.meds.items():
+        if rec.drug_class != "dopaminergic":
+            continue
+        given = [d for d in rec.doses if d[0] <= now]
+        stop = rec.discontinued_at
+        if stop is not None and now - window <= stop <= now:
+            restarted = any(d[0] > stop for d in given)
+            if not restarted and rec.discontinued_eid is not None:
+                out.append(Withdrawal(name, stop, "discontinued", rec.discontinued_eid))
+                continue
+        if len(given) >= 2:
+            prev, last = given[-2], given[-1]
+            if (
+                prev[1] is not None
+                and last[1] is not None
+                and prev[1] > 0
+                and last[1] <= cfg.dopaminergic_dose_cut_fraction * prev[1]
+                and now - window <= last[0] <= now
+            ):
+                out.append(Withdrawal(name, last[0], "dose_cut", last[4]))
+    out.sort(key=lambda w: w.drug)
+    return out
+
+
+def risk_factors(
+    state: PatientState, active: list[ActiveDrug], now: float, cfg: ClinicalSettings
+) -> list[str]:
+    """Risk factors worth surfacing (clinical-reference section 3: Keck 1989, Viejo 2003,
+    Pearlman 1986): parenteral doses, depot, high potency, two antipsychotics, rapid escalation,
+    lithium, prior NMS."""
+    out: list[str] = []
+    im = sum(a.im_doses for a in active)
+    if im:
+        out.append(f"{im} parenteral (IM/IV) antagonist dose(s) in the last 72 h")
+    if any(a.long_acting for a in active):
+        out.append("long-acting (depot) antipsychotic: exposure persists for weeks")
+    if any(a.drug in HIGH_POTENCY for a in active):
+        out.append("high-potency antipsychotic")
+    if sum(1 for a in active if a.drug_class in _ANTIPSYCHOTIC_VALUES) >= 2:
+        out.append("two or more antipsychotics at once")
+    out.extend(f"rapid dose escalation of {a.drug}" for a in active if a.escalated)
+    lithium = state.meds.get("lithium")
+    window = cfg.exposure_window_hours * HOUR
+    if lithium is not None and any(now - window <= d[0] <= now for d in lithium.doses):
+        out.append("lithium co-medication")
+    if "prior_nms" in state.history:
+        out.append("prior NMS (about 1/3 recur on rechallenge)")
+    return out

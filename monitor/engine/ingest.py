@@ -1,0 +1,240 @@
+"""Fold one validated event into the patient's summaries (no evaluation here).
+
+Every function either rejects the event before touching the state, or applies it completely.
+Conversions follow monitor.knowledge.units (reference sections 4-5).
+"""
+
+from __future__ import annotations
+
+from monitor.contracts.events import (
+    AssessmentEvent,
+    LabEvent,
+    MedicationEvent,
+    PatientEvent,
+    VitalEvent,
+)
+from monitor.engine.errors import EventRejected
+from monitor.engine.state import MedRecord, PatientState, TempBucket
+from monitor.knowledge.drugs import DrugClass, match_drug
+from monitor.knowledge.thresholds import HOUR, ClinicalSettings
+from monitor.knowledge.units import (
+    ImplausibleValue,
+    check_lab,
+    check_vital,
+    fahrenheit_to_celsius,
+    lab_to_canonical,
+    site_offset_c,
+)
+
+# Signs summarised in hourly buckets (IEC 6a, 6b, 7); SpO2 and MAP are validated but not scored.
+BUCKETED = frozenset({"heart_rate", "respiratory_rate", "systolic_bp", "diastolic_bp"})
+MAX_LIST = 32  # labs, doses, GCS per code: a few a day, far more than any window needs
+CORE_SITES = frozenset({"core", "rectal"})
+
+
+def _reject_implausible(exc: ImplausibleValue) -> EventRejected:
+    return EventRejected("implausible_value", str(exc))
+
+
+def ingest_vital(state: PatientState, ev: VitalEvent, t: float, cfg: ClinicalSettings) -> bool:
+    """Add a vital sign; returns True when it may change a criterion at once (a fever reading)."""
+    code = ev.code
+    value = ev.value
+    if code == "temperature":
+        celsius = fahrenheit_to_celsius(value) if ev.unit == "[degF]" else value
+        try:
+            check_vital(code, celsius, cfg)
+        except ImplausibleValue as exc:
+            raise _reject_implausible(exc) from None
+        site = ev.site or "oral"
+        oral = celsius + site_offset_c(site, cfg)
+        if oral < cfg.displaced_probe_below_c and _recent_fever(state, t, cfg):
+            raise EventRejected(
+                "displaced_probe",
+                f"temperature {celsius:.1f} Cel minutes after a reading >= {cfg.fever_threshold_c} "
+                "Cel: a displaced probe, not recovery (reference section 5)",
+            )
+        _add_temperature(state, ev, t, celsius, oral, site, cfg)
+        return oral > cfg.fever_threshold_c
+    try:
+        check_vital(code, value, cfg)
+    except ImplausibleValue as exc:
+        raise _reject_implausible(exc) from None
+    if code in BUCKETED:
+        hour = int(t // HOUR)
+        by_hour = state.vitals.get(code)
+        if by_hour is None:
+            by_hour = state.vitals[code] = {}
+        bucket = by_hour.get(hour)
+        if bucket is None:
+            by_hour[hour] = [1.0, value]
+            _prune_hours(by_hour, state.clock or t, cfg)
+        else:
+            bucket[0] += 1.0
+            bucket[1] += value
+        _add_baseline(state, code, hour, value, cfg)
+    return False
+
+
+def _recent_fever(state: PatientState, t: float, cfg: ClinicalSettings) -> bool:
+    hour = int(t // HOUR)
+    span = cfg.displaced_probe_minutes * 60.0
+    for h in range(hour - int(span // HOUR) - 1, hour + 1):
+        b = state.temps.get(h)
+        if b is not None and b.max_oral >= cfg.fever_threshold_c and t - span <= b.max_t <= t:
+            return True
+    return False
+
+
+def _add_temperature(
+    state: PatientState,
+    ev: VitalEvent,
+    t: float,
+    celsius: float,
+    oral: float,
+    site: str,
+    cfg: ClinicalSettings,
+) -> None:
+    hour = int(t // HOUR)
+    b = state.temps.get(hour)
+    elevated = oral > cfg.fever_threshold_c
+    core = celsius if site in CORE_SITES else None
+    if b is None:
+        b = state.temps[hour] = TempBucket(oral, t, ev.event_id, ev.value, ev.unit, site)
+        horizon = int(max(cfg.fever_window_hours, cfg.displaced_probe_minutes / 60.0)) + 2
+        now_h = int((state.clock or t) // HOUR)
+        for h in [h for h in state.temps if h < now_h - horizon]:
+            del state.temps[h]
+    elif oral > b.max_oral or (oral == b.max_oral and t < b.max_t):
+        b.max_oral, b.max_t, b.max_eid = oral, t, ev.event_id
+        b.max_raw, b.max_unit, b.max_site = ev.value, ev.unit, site
+    if elevated:
+        b.n_elevated += 1
+        if b.first_elevated is None or t < b.first_elevated:
+            b.first_elevated = t
+        if b.last_elevated is None or t > b.last_elevated:
+            b.last_elevated = t
+    if core is not None and (b.core_max is None or core > b.core_max):
+        b.core_max = core
+
+
+def _prune_hours(by_hour: dict[int, list[float]], now: float, cfg: ClinicalSettings) -> None:
+    keep_from = int(now // HOUR) - int(max(cfg.vital_window_hours, cfg.lability_window_hours)) - 1
+    for h in [h for h in by_hour if h < keep_from]:
+        del by_hour[h]
+
+
+def _add_baseline(
+    state: PatientState, code: str, hour: int, value: float, cfg: ClinicalSettings
+) -> None:
+    """Keep only the first ``baseline_hours`` hourly buckets of each sign (bounded, commutative)."""
+    store = state.baseline.get(code)
+    if store is None:
+        state.baseline[code] = {hour: [1.0, value]}
+        state.baseline_cache.pop(code, None)
+        return
+    span = int(cfg.baseline_hours)
+    first = min(store)
+    if hour >= first + span:
+        return
+    bucket = store.get(hour)
+    if bucket is None:
+        store[hour] = [1.0, value]
+        if hour < first:
+            for h in [h for h in store if h >= hour + span]:
+                del store[h]
+    else:
+        bucket[0] += 1.0
+        bucket[1] += value
+    state.baseline_cache.pop(code, None)
+
+
+def ingest_lab(state: PatientState, ev: LabEvent, t: float, cfg: ClinicalSettings) -> None:
+    """Store a lab result in canonical units; never capped (reference section 4)."""
+    value = lab_to_canonical(ev.code, ev.value, ev.unit)
+    try:
+        check_lab(ev.code, value)
+    except ImplausibleValue as exc:
+        raise _reject_implausible(exc) from None
+    ref = lab_to_canonical(ev.code, ev.reference_high, ev.unit) if ev.reference_high else None
+    results = state.labs.setdefault(ev.code, [])
+    results.append((t, value, ref, ev.event_id, ev.value, ev.unit))
+    results.sort(key=lambda r: (r[0], r[3]))
+    horizon = (state.clock or t) - cfg.ck_window_hours * HOUR - cfg.allowed_lateness_hours * HOUR
+    while len(results) > 1 and (results[0][0] < horizon or len(results) > MAX_LIST):
+        results.pop(0)
+
+
+def ingest_medication(
+    state: PatientState, ev: MedicationEvent, t: float, cfg: ClinicalSettings
+) -> None:
+    """Record doses and stops of catalogue drugs; other drugs are accepted and not kept."""
+    for match in match_drug(ev.drug):
+        rec = state.meds.get(match.name)
+        if rec is None:
+            rec = state.meds[match.name] = MedRecord(drug_class=match.drug_class.value)
+        if ev.action == "discontinued":
+            if rec.discontinued_at is None or t > rec.discontinued_at:
+                rec.discontinued_at = t
+                rec.discontinued_eid = ev.event_id
+            continue
+        long_acting = match.long_acting
+        rec.doses.append((t, ev.dose, ev.route, long_acting, ev.event_id))
+        rec.doses.sort(key=lambda d: (d[0], d[4]))
+        _prune_doses(rec, state.clock or t, cfg)
+
+
+def _prune_doses(rec: MedRecord, now: float, cfg: ClinicalSettings) -> None:
+    keep = max(cfg.depot_exposure_days * 24.0, cfg.exposure_window_hours * 2.0) * HOUR
+    horizon = now - keep - cfg.allowed_lateness_hours * HOUR
+    # Keep at least the two latest doses: a dose cut compares the last two.
+    while len(rec.doses) > 2 and (rec.doses[0][0] < horizon or len(rec.doses) > MAX_LIST):
+        rec.doses.pop(0)
+
+
+def ingest_assessment(
+    state: PatientState, ev: AssessmentEvent, t: float, cfg: ClinicalSettings
+) -> None:
+    """Keep the latest charting of each sign (by event time) and the first 'present'."""
+    if ev.code == "gcs":
+        assert ev.value is not None  # guaranteed by the contract
+        state.gcs.append((t, int(ev.value), ev.event_id))
+        state.gcs.sort(key=lambda g: (g[0], g[2]))
+        horizon = (state.clock or t) - (cfg.gcs_lookback_hours + cfg.allowed_lateness_hours) * HOUR
+        while len(state.gcs) > 1 and (state.gcs[0][0] < horizon or len(state.gcs) > MAX_LIST):
+            state.gcs.pop(0)
+        return
+    present = bool(ev.present)
+    current = state.charted.get(ev.code)
+    if current is None or (t, ev.event_id) > (current[0], current[2]):
+        state.charted[ev.code] = (t, present, ev.event_id)
+    if present:
+        first = state.first_present.get(ev.code)
+        if first is None or t < first:
+            state.first_present[ev.code] = t
+
+
+def ingest_patient(state: PatientState, ev: PatientEvent, t: float) -> None:
+    """Demographics, location and history; the latest location by event time wins."""
+    if ev.sex is not None:
+        state.sex = ev.sex
+    if ev.location is not None and t >= state.location_t:
+        state.location = ev.location
+        state.location_t = t
+    if ev.history is not None:
+        state.history.update(h.strip().lower() for h in ev.history)
+    if ev.action == "discharge":
+        state.discharged_at = t
+    elif ev.action == "admit" and state.discharged_at is not None and t > state.discharged_at:
+        state.discharged_at = None
+
+
+__all__ = [
+    "BUCKETED",
+    "DrugClass",
+    "ingest_assessment",
+    "ingest_lab",
+    "ingest_medication",
+    "ingest_patient",
+    "ingest_vital",
+]

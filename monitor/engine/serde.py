@@ -1,0 +1,181 @@
+"""Patient state to compact bytes and back (written to a Kafka changelog on every update).
+
+Format: orjson of short-keyed lists, with a schema version ``v``. Vital-sign dedupe hashes are
+packed as little-endian uint64 in base64. Unknown versions are refused, never guessed.
+"""
+
+from __future__ import annotations
+
+import base64
+from array import array
+from collections import deque
+from typing import Any
+
+import orjson
+
+from monitor.engine.state import AlertState, MedRecord, PatientState, TempBucket
+
+VERSION = 1
+
+
+class StateFormatError(ValueError):
+    """Bytes that are not a state this version can read."""
+
+
+def _t(x: float | None) -> float | int | None:
+    if x is None:
+        return None
+    i = int(x)
+    return i if i == x else x
+
+
+def _num(x: float) -> float | int:
+    i = int(x)
+    return i if i == x else round(x, 6)
+
+
+def to_obj(s: PatientState) -> dict[str, Any]:
+    ring = array("Q", s.vital_ring)
+    alert = s.alert
+    return {
+        "v": VERSION,
+        "p": s.patient_id,
+        "c": _t(s.clock),
+        "f": _t(s.first_seen),
+        "e": _t(s.last_eval),
+        "sx": s.sex,
+        "lo": s.location,
+        "lt": _t(s.location_t) if s.location is not None else None,
+        "h": sorted(s.history),
+        "d": _t(s.discharged_at),
+        "s": {k: _t(v) for k, v in s.seen.items()},
+        "r": base64.b64encode(ring.tobytes()).decode() if ring else "",
+        "vb": {
+            c: [[h, int(b[0]), _num(b[1])] for h, b in sorted(m.items())]
+            for c, m in s.vitals.items()
+        },
+        "bb": {
+            c: [[h, int(b[0]), _num(b[1])] for h, b in sorted(m.items())]
+            for c, m in s.baseline.items()
+        },
+        "tb": [
+            [
+                h,
+                _num(b.max_oral),
+                _t(b.max_t),
+                b.max_eid,
+                _num(b.max_raw),
+                b.max_unit,
+                b.max_site,
+                b.n_elevated,
+                _t(b.first_elevated),
+                _t(b.last_elevated),
+                b.core_max,
+            ]
+            for h, b in sorted(s.temps.items())
+        ],
+        "lb": {
+            c: [[_t(r[0]), r[1], r[2], r[3], r[4], r[5]] for r in rs] for c, rs in s.labs.items()
+        },
+        "m": {
+            n: [
+                r.drug_class,
+                [[_t(d[0]), d[1], d[2], d[3], d[4]] for d in r.doses],
+                _t(r.discontinued_at),
+                r.discontinued_eid,
+            ]
+            for n, r in s.meds.items()
+        },
+        "ch": {c: [_t(r[0]), r[1], r[2]] for c, r in s.charted.items()},
+        "fp": {c: _t(t) for c, t in s.first_present.items()},
+        "g": [[_t(g[0]), g[1], g[2]] for g in s.gcs],
+        "ep": s.episodes,
+        "sr": s.suppress_rank,
+        "dt": s.dirty,
+        "a": None
+        if alert is None
+        else [
+            alert.alert_id,
+            _t(alert.opened_at),
+            alert.priority,
+            alert.seq,
+            alert.met_mask,
+            list(alert.differential),
+            list(alert.drugs),
+            _t(alert.last_published_t),
+            alert.acknowledged_by,
+            _t(alert.snoozed_until),
+            _t(alert.lower_since),
+            _t(alert.clear_since),
+        ],
+    }
+
+
+def dumps_state(state: PatientState) -> bytes:
+    """Serialise a state to compact bytes."""
+    return orjson.dumps(to_obj(state))
+
+
+def loads_state(data: bytes) -> PatientState:
+    """Rebuild a state from :func:`dumps_state` bytes; :class:`StateFormatError` if unusable."""
+    try:
+        o = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise StateFormatError(f"state is not JSON: {exc}") from None
+    if not isinstance(o, dict) or o.get("v") != VERSION:
+        raise StateFormatError(
+            f"unsupported state version {o.get('v') if isinstance(o, dict) else None!r}"
+        )
+    ring = array("Q")
+    if o["r"]:
+        ring.frombytes(base64.b64decode(o["r"]))
+    a = o["a"]
+    return PatientState(
+        patient_id=o["p"],
+        clock=o["c"],
+        first_seen=o["f"],
+        last_eval=o["e"],
+        sex=o["sx"],
+        location=o["lo"],
+        location_t=o["lt"] if o["lt"] is not None else float("-inf"),
+        history=set(o["h"]),
+        discharged_at=o["d"],
+        seen=dict(o["s"]),
+        vital_ring=deque(ring),
+        vital_seen=set(ring),
+        vitals={c: {h: [float(n), float(sm)] for h, n, sm in bs} for c, bs in o["vb"].items()},
+        baseline={c: {h: [float(n), float(sm)] for h, n, sm in bs} for c, bs in o["bb"].items()},
+        temps={
+            b[0]: TempBucket(
+                float(b[1]), b[2], b[3], float(b[4]), b[5], b[6], b[7], b[8], b[9], b[10]
+            )
+            for b in o["tb"]
+        },
+        labs={c: [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rs] for c, rs in o["lb"].items()},
+        meds={
+            n: MedRecord(r[0], [(d[0], d[1], d[2], d[3], d[4]) for d in r[1]], r[2], r[3])
+            for n, r in o["m"].items()
+        },
+        charted={c: (r[0], r[1], r[2]) for c, r in o["ch"].items()},
+        first_present=dict(o["fp"]),
+        gcs=[(g[0], g[1], g[2]) for g in o["g"]],
+        episodes=o["ep"],
+        suppress_rank=o["sr"],
+        dirty=o["dt"],
+        alert=None
+        if a is None
+        else AlertState(
+            alert_id=a[0],
+            opened_at=a[1],
+            priority=a[2],
+            seq=a[3],
+            met_mask=a[4],
+            differential=tuple(a[5]),
+            drugs=tuple(a[6]),
+            last_published_t=a[7],
+            acknowledged_by=a[8],
+            snoozed_until=a[9],
+            lower_since=a[10],
+            clear_since=a[11],
+        ),
+    )

@@ -1,0 +1,1 @@
+"""Clinical knowledge: thresholds, drugs, units and plausibility (data + small pure functions)."""
