@@ -5,7 +5,7 @@
 - engine_events_per_second: Ward.process over pre-decoded events (no parsing, no output).
 - replay_events_per_second: the whole ``nms-monitor replay`` command on an NDJSON file,
   including JSON parsing, validation, sorting and writing alerts (a child process).
-- peak_rss_bytes: peak resident memory of that replay process.
+- peak_rss_bytes: peak resident memory (VmHWM) of that replay process.
 - state_bytes_per_patient: serialised state after 24 h of 1/min vitals (mean of 5 patients).
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,8 @@ from pathlib import Path
 
 import orjson
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from benchmarks.streamgen import patient_events, ward_events
 from monitor.contracts.decode import decode_event
@@ -52,15 +52,16 @@ def main() -> None:
         path = Path(tmp) / "stream.ndjson"
         path.write_bytes(b"\n".join(raw) + b"\n")
         t0 = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "monitor.cli.main", "replay", str(path)],
+        child = subprocess.run(
+            [sys.executable, "-m", "benchmarks.replay_child", str(path)],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             check=True,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         replay_s = time.perf_counter() - t0
-        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        peak_rss = int(child.stderr.decode().rsplit("VmHWM", 1)[1])
 
     sizes = []
     for i in range(5):
@@ -79,7 +80,7 @@ def main() -> None:
                 "engine_events_per_second": round(len(events) / engine_s),
                 "replay_seconds": round(replay_s, 3),
                 "replay_events_per_second": round(len(events) / replay_s),
-                "peak_rss_bytes": peak_kib * 1024,
+                "peak_rss_bytes": peak_rss,
                 "state_bytes_per_patient": round(sum(sizes) / len(sizes)),
                 "state_bytes_max": max(sizes),
             }

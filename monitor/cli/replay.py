@@ -58,41 +58,48 @@ def _open_all(paths: list[str]) -> list[tuple[str, BinaryIO]] | str:
     return opened
 
 
-def _event_time(line: bytes) -> float | None:
-    """The event time of a line, cheaply, for ordering; None when it needs full validation."""
+# Events at the same instant are replayed in a content order, never in file order, so that the
+# result does not depend on how lines were split across files: demographics and orders before
+# results, acknowledgements last (they refer to the alert the rest produces).
+KIND_ORDER = {"patient": 0, "medication": 1, "lab": 2, "assessment": 3, "vital": 4, "ack": 5}
+OrderKey = tuple[float, int, str]
+
+
+def _order_key(line: bytes) -> OrderKey | None:
+    """(event time, kind rank, event id) of a line, cheaply; None when it needs validation."""
     try:
         obj = orjson.loads(line)
         when = dt.datetime.fromisoformat(obj["time"])
+        key = (when.timestamp(), KIND_ORDER[obj["kind"]], str(obj["event_id"]))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
-    if when.tzinfo is None:
-        return None
-    return when.timestamp()
+    return key if when.tzinfo is not None else None
 
 
 def read_lines(
     files: list[tuple[str, BinaryIO]], stats: ReplayStats, err: IO[str]
-) -> list[tuple[float, int, int, bytes]]:
-    """Every line with its event time, sorted by (time, file, line); unreadable ones reported.
+) -> list[tuple[OrderKey, int, int, bytes]]:
+    """Every decodable line with its order key, sorted; undecodable ones reported and counted.
 
     Only the raw bytes are kept until replay, so a large input costs its size, not its objects.
     """
-    keyed: list[tuple[float, int, int, bytes]] = []
+    keyed: list[tuple[OrderKey, int, int, bytes]] = []
     for index, (name, fh) in enumerate(files):
         for lineno, raw in enumerate(fh, start=1):
             line = raw.strip()
             if not line:
                 continue
             stats.lines += 1
-            t = _event_time(line)
-            if t is None:
+            key = _order_key(line)
+            if key is None:
                 try:
-                    t = decode_event(line).time.timestamp()
+                    event = decode_event(line)
                 except DecodeError as exc:
                     _reject(stats, err, name, lineno, exc.rejection)
                     continue
-            keyed.append((t, index, lineno, line))
-    keyed.sort(key=lambda k: (k[0], k[1], k[2]))
+                key = (event.time.timestamp(), KIND_ORDER[event.kind], event.event_id)
+            keyed.append((key, index, lineno, line))
+    keyed.sort()
     return keyed
 
 
@@ -133,7 +140,7 @@ def format_pretty(alert: Alert) -> str:
 
 
 def replay_events(
-    keyed: list[tuple[float, int, int, bytes]],
+    keyed: list[tuple[OrderKey, int, int, bytes]],
     names: list[str],
     ward: Ward,
     stats: ReplayStats,
@@ -165,7 +172,7 @@ def replay_events(
         emit(result.transitions)
     if keyed:
         # The input covers time up to its last event: let every patient reach it.
-        emit(ward.tick_all(keyed[-1][0]))
+        emit(ward.tick_all(keyed[-1][0][0]))
 
 
 def run_replay(paths: list[str], cfg: ClinicalSettings, summary: bool, pretty: bool) -> int:

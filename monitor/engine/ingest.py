@@ -32,6 +32,11 @@ MAX_LIST = 32  # labs, doses, GCS per code: a few a day, far more than any windo
 CORE_SITES = frozenset({"core", "rectal"})
 
 
+def _now(state: PatientState, t: float) -> float:
+    """The clock as it will be once this event is accepted (pruning horizons follow it)."""
+    return t if state.clock is None or t > state.clock else state.clock
+
+
 def _reject_implausible(exc: ImplausibleValue) -> EventRejected:
     return EventRejected("implausible_value", str(exc))
 
@@ -68,7 +73,7 @@ def ingest_vital(state: PatientState, ev: VitalEvent, t: float, cfg: ClinicalSet
         bucket = by_hour.get(hour)
         if bucket is None:
             by_hour[hour] = [1.0, value]
-            _prune_hours(by_hour, state.clock or t, cfg)
+            _prune_hours(by_hour, _now(state, t), cfg)
         else:
             bucket[0] += 1.0
             bucket[1] += value
@@ -102,10 +107,11 @@ def _add_temperature(
     if b is None:
         b = state.temps[hour] = TempBucket(oral, t, ev.event_id, ev.value, ev.unit, site)
         horizon = int(max(cfg.fever_window_hours, cfg.displaced_probe_minutes / 60.0)) + 2
-        now_h = int((state.clock or t) // HOUR)
+        now_h = int(_now(state, t) // HOUR)
         for h in [h for h in state.temps if h < now_h - horizon]:
             del state.temps[h]
-    elif oral > b.max_oral or (oral == b.max_oral and t < b.max_t):
+    elif (oral, -t, ev.event_id) > (b.max_oral, -b.max_t, b.max_eid):
+        # Highest, then earliest, then by id: the same readings in any order give the same max.
         b.max_oral, b.max_t, b.max_eid = oral, t, ev.event_id
         b.max_raw, b.max_unit, b.max_site = ev.value, ev.unit, site
     if elevated:
@@ -160,7 +166,7 @@ def ingest_lab(state: PatientState, ev: LabEvent, t: float, cfg: ClinicalSetting
     results = state.labs.setdefault(ev.code, [])
     results.append((t, value, ref, ev.event_id, ev.value, ev.unit))
     results.sort(key=lambda r: (r[0], r[3]))
-    horizon = (state.clock or t) - cfg.ck_window_hours * HOUR - cfg.allowed_lateness_hours * HOUR
+    horizon = _now(state, t) - cfg.ck_window_hours * HOUR - cfg.allowed_lateness_hours * HOUR
     while len(results) > 1 and (results[0][0] < horizon or len(results) > MAX_LIST):
         results.pop(0)
 
@@ -181,7 +187,7 @@ def ingest_medication(
         long_acting = match.long_acting
         rec.doses.append((t, ev.dose, ev.route, long_acting, ev.event_id))
         rec.doses.sort(key=lambda d: (d[0], d[4]))
-        _prune_doses(rec, state.clock or t, cfg)
+        _prune_doses(rec, _now(state, t), cfg)
 
 
 def _prune_doses(rec: MedRecord, now: float, cfg: ClinicalSettings) -> None:
@@ -200,7 +206,7 @@ def ingest_assessment(
         assert ev.value is not None  # guaranteed by the contract
         state.gcs.append((t, int(ev.value), ev.event_id))
         state.gcs.sort(key=lambda g: (g[0], g[2]))
-        horizon = (state.clock or t) - (cfg.gcs_lookback_hours + cfg.allowed_lateness_hours) * HOUR
+        horizon = _now(state, t) - (cfg.gcs_lookback_hours + cfg.allowed_lateness_hours) * HOUR
         while len(state.gcs) > 1 and (state.gcs[0][0] < horizon or len(state.gcs) > MAX_LIST):
             state.gcs.pop(0)
         return

@@ -5,7 +5,7 @@ Alarm-fatigue rules (clinical-reference section 7; Sendelbach & Funk 2013, Drew 
   rises (this also clears an acknowledgement and breaks a snooze: severity rose);
 - ``deescalated`` only after the lower priority has lasted ``deescalate_after_hours``;
 - ``updated`` when the criteria met, the differential or the drugs change, at most once per
-  ``update_min_interval_minutes``, and not while snoozed;
+  ``update_min_interval_minutes``, and not while snoozed, clearing or waiting to de-escalate;
 - ``resolved`` when the score has stayed below 'low' (or exposure ended) for
   ``resolve_after_hours``, on discharge, or by a clinician (which suppresses re-opening at the
   same or lower priority until the criteria have cleared);
@@ -103,20 +103,17 @@ def advance(state: PatientState, ev: Evaluation, cfg: ClinicalSettings) -> list[
         return out
     snoozed = alert.snoozed_until is not None
     if rank < current:
+        # Held: the change is published with the de-escalation, not as an 'updated' before it.
         if alert.lower_since is None:
             alert.lower_since = now
         due = alert.lower_since + cfg.deescalate_after_hours * HOUR
         if now >= due and not snoozed:
             alert.priority = ev.priority
             alert.lower_since = None
-            out.append(
-                _publish(
-                    state, alert, _Pending("deescalated", max(due, alert.last_published_t)), ev, cfg
-                )
-            )
-            return out
-    else:
-        alert.lower_since = None
+            when = max(due, alert.last_published_t)
+            out.append(_publish(state, alert, _Pending("deescalated", when), ev, cfg))
+        return out
+    alert.lower_since = None
     changed = (ev.met_mask, ev.differential, ev.drugs) != (
         alert.met_mask,
         alert.differential,

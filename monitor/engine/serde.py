@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from monitor.engine.state import AlertState, MedRecord, PatientState, TempBucket
+from monitor.knowledge.thresholds import HOUR
 
 VERSION = 1
 
@@ -34,6 +35,33 @@ def _num(x: float) -> float | int:
     return i if i == x else round(x, 6)
 
 
+def _off(t: float | None, hour: int) -> float | int | None:
+    return None if t is None else _t(t - hour * HOUR)
+
+
+def _abs(offset: float, hour: int) -> float:
+    return hour * HOUR + offset
+
+
+def _abs_opt(offset: float | None, hour: int) -> float | None:
+    return None if offset is None else hour * HOUR + offset
+
+
+def _hours_out(by_hour: dict[int, list[float]]) -> list[object]:
+    """[first hour, [hour - first, count, sum], ...]: small numbers instead of epoch hours."""
+    if not by_hour:
+        return []
+    first = min(by_hour)
+    return [first, *([h - first, int(b[0]), _num(b[1])] for h, b in sorted(by_hour.items()))]
+
+
+def _hours_in(data: list[Any]) -> dict[int, list[float]]:
+    if not data:
+        return {}
+    first = data[0]
+    return {first + dh: [float(n), float(sm)] for dh, n, sm in data[1:]}
+
+
 def to_obj(s: PatientState) -> dict[str, Any]:
     ring = array("Q", s.vital_ring)
     alert = s.alert
@@ -50,26 +78,21 @@ def to_obj(s: PatientState) -> dict[str, Any]:
         "d": _t(s.discharged_at),
         "s": {k: _t(v) for k, v in s.seen.items()},
         "r": base64.b64encode(ring.tobytes()).decode() if ring else "",
-        "vb": {
-            c: [[h, int(b[0]), _num(b[1])] for h, b in sorted(m.items())]
-            for c, m in s.vitals.items()
-        },
-        "bb": {
-            c: [[h, int(b[0]), _num(b[1])] for h, b in sorted(m.items())]
-            for c, m in s.baseline.items()
-        },
+        "vb": {c: _hours_out(m) for c, m in s.vitals.items()},
+        "bb": {c: _hours_out(m) for c, m in s.baseline.items()},
+        # Temperature times are stored as seconds into their hour bucket.
         "tb": [
             [
                 h,
                 _num(b.max_oral),
-                _t(b.max_t),
+                _off(b.max_t, h),
                 b.max_eid,
                 _num(b.max_raw),
                 b.max_unit,
                 b.max_site,
                 b.n_elevated,
-                _t(b.first_elevated),
-                _t(b.last_elevated),
+                _off(b.first_elevated, h),
+                _off(b.last_elevated, h),
                 b.core_max,
             ]
             for h, b in sorted(s.temps.items())
@@ -143,11 +166,20 @@ def loads_state(data: bytes) -> PatientState:
         seen=dict(o["s"]),
         vital_ring=deque(ring),
         vital_seen=set(ring),
-        vitals={c: {h: [float(n), float(sm)] for h, n, sm in bs} for c, bs in o["vb"].items()},
-        baseline={c: {h: [float(n), float(sm)] for h, n, sm in bs} for c, bs in o["bb"].items()},
+        vitals={c: _hours_in(bs) for c, bs in o["vb"].items()},
+        baseline={c: _hours_in(bs) for c, bs in o["bb"].items()},
         temps={
             b[0]: TempBucket(
-                float(b[1]), b[2], b[3], float(b[4]), b[5], b[6], b[7], b[8], b[9], b[10]
+                float(b[1]),
+                _abs(b[2], b[0]),
+                b[3],
+                float(b[4]),
+                b[5],
+                b[6],
+                b[7],
+                _abs_opt(b[8], b[0]),
+                _abs_opt(b[9], b[0]),
+                b[10],
             )
             for b in o["tb"]
         },

@@ -215,6 +215,18 @@ def _build_catalogue() -> dict[str, DrugClass]:
 
 CATALOGUE: dict[str, DrugClass] = _build_catalogue()
 
+# Drugs with a second class that matters for the differential: linezolid is an antibiotic and an
+# MAOI (serotonergic); methylene blue too is an MAOI but is not an antibiotic.
+SECONDARY_CLASSES: dict[str, frozenset[DrugClass]] = {
+    "linezolid": frozenset({DrugClass.ANTIBIOTIC}),
+}
+
+
+def has_class(name: str, primary: str, drug_class: DrugClass) -> bool:
+    """True when the catalogue drug ``name`` (primary class ``primary``) is of ``drug_class``."""
+    return primary == drug_class.value or drug_class in SECONDARY_CLASSES.get(name, ())
+
+
 # Forms that only exist as long-acting injectables of an antipsychotic (reference section 3).
 DEPOT_CAPABLE = frozenset(
     {
