@@ -64,10 +64,14 @@ def nms_case(rng: random.Random) -> list[dict[str, Any]]:
         dbp = (92 + swing / 2 if autonomic else 78) + rng.uniform(-2, 2)
         temp = (38.4 + min(h - 42, 10) * 0.08 if fever else 36.9) + rng.uniform(-0.1, 0.1)
         f.vitals(h, hr, rr, sbp, dbp, temp)
-    f.add("assessment", 30, code="mental_status", present=True, source="nursing")
-    f.add("assessment", 30, code="gcs", value=13)
-    f.add("assessment", 38, code="rigidity", present=True, source="nursing")
-    f.add("assessment", 46, code="diaphoresis", present=True)
+    # Nursing charting every 8 h (each shift) once the signs appear.
+    for h in range(30, 73, 8):
+        f.add("assessment", h, code="mental_status", present=True, source="nursing")
+        f.add("assessment", h, code="gcs", value=13 if h < 46 else 11)
+        if h >= 38:
+            f.add("assessment", h, code="rigidity", present=True, source="nursing")
+        if h >= 46:
+            f.add("assessment", h, code="diaphoresis", present=True)
     f.add("lab", 47, code="wbc", value=14.2, unit="10*9/L")
     f.add("lab", 47, code="ck", value=2650, unit="U/L", reference_high=308)
     f.add("lab", 47, code="creatinine", value=1.4, unit="mg/dL")

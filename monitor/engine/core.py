@@ -31,7 +31,7 @@ from monitor.engine.evaluation import evaluate
 from monitor.engine.lifecycle import advance, apply_ack, resolve_on_discharge
 from monitor.engine.state import PatientState
 from monitor.engine.timeutil import iso
-from monitor.knowledge.thresholds import HOUR, ClinicalSettings, hot_path
+from monitor.knowledge.thresholds import HOUR, ClinicalSettings, HotPath, hot_path
 
 
 class StepResult(NamedTuple):
@@ -77,7 +77,8 @@ def step(state: PatientState, event: Event, cfg: ClinicalSettings) -> StepResult
     elif event.event_id in state.seen:
         return StepResult(state, [], True)
     clock = state.clock
-    if clock is not None and t < clock - hot_path(cfg).lateness_s:
+    hot = hot_path(cfg)
+    if clock is not None and t < clock - hot.lateness_s:
         raise EventRejected(
             "too_late",
             f"event time {iso(t)} is more than {cfg.allowed_lateness_hours:g} h behind the "
@@ -87,7 +88,7 @@ def step(state: PatientState, event: Event, cfg: ClinicalSettings) -> StepResult
     urgent = not is_vital
     # Ingest first: it may reject, and must do so before anything is changed.
     if isinstance(event, VitalEvent):
-        urgent = ingest.ingest_vital(state, event, t, cfg)
+        urgent = ingest.ingest_vital(state, event, t, cfg, hot)
     elif isinstance(event, LabEvent):
         ingest.ingest_lab(state, event, t, cfg)
     elif isinstance(event, MedicationEvent):
@@ -101,7 +102,7 @@ def step(state: PatientState, event: Event, cfg: ClinicalSettings) -> StepResult
             raise EventRejected("unknown_alert", f"no open alert {event.alert_id} for this patient")
         # Bring the alert up to date first, so the ack applies to what the clinician saw; an
         # alert that resolved meanwhile needs no acknowledgement.
-        transitions.extend(_evaluate_if_due(state, max(t, clock or t), cfg, force=True))
+        transitions.extend(_evaluate_if_due(state, max(t, clock or t), cfg, hot, force=True))
         if state.alert is not None and state.alert.alert_id == event.alert_id:
             transitions.extend(apply_ack(state, event, t, cfg))
     # Accepted: record identity and time.
@@ -123,18 +124,18 @@ def step(state: PatientState, event: Event, cfg: ClinicalSettings) -> StepResult
         state.last_eval = state.clock
         return StepResult(state, transitions, False)
     if not isinstance(event, AckEvent):
-        transitions.extend(_evaluate_if_due(state, state.clock, cfg, force=urgent))
+        transitions.extend(_evaluate_if_due(state, state.clock, cfg, hot, force=urgent))
     return StepResult(state, transitions, False)
 
 
 def _evaluate_if_due(
-    state: PatientState, now: float, cfg: ClinicalSettings, force: bool
+    state: PatientState, now: float, cfg: ClinicalSettings, hot: HotPath, force: bool
 ) -> list[Alert]:
     last = state.last_eval
     if last is not None and now < last:
         now = last
     if not force:
-        interval = hot_path(cfg).eval_interval_s
+        interval = hot.eval_interval_s
         if last is not None and interval > 0 and int(now // interval) == int(last // interval):
             return []
     if not state.dirty and last is not None and now == last:
@@ -157,7 +158,7 @@ def tick(state: PatientState, now: float, cfg: ClinicalSettings) -> list[Alert]:
     if state.last_eval is not None and now <= state.last_eval and not state.dirty:
         return []
     state.dirty = True
-    return _evaluate_if_due(state, max(now, state.clock), cfg, force=True)
+    return _evaluate_if_due(state, max(now, state.clock), cfg, hot_path(cfg), force=True)
 
 
 def is_evictable(state: PatientState, now: float, cfg: ClinicalSettings) -> bool:

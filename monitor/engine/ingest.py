@@ -16,14 +16,13 @@ from monitor.contracts.events import (
 from monitor.engine.errors import EventRejected
 from monitor.engine.state import MedRecord, PatientState, TempBucket
 from monitor.knowledge.drugs import DrugClass, match_drug
-from monitor.knowledge.thresholds import HOUR, ClinicalSettings
+from monitor.knowledge.thresholds import HOUR, ClinicalSettings, HotPath
 from monitor.knowledge.units import (
     ImplausibleValue,
     check_lab,
     check_vital,
     fahrenheit_to_celsius,
     lab_to_canonical,
-    site_offset_c,
 )
 
 # Signs summarised in hourly buckets (IEC 6a, 6b, 7); SpO2 and MAP are validated but not scored.
@@ -41,18 +40,20 @@ def _reject_implausible(exc: ImplausibleValue) -> EventRejected:
     return EventRejected("implausible_value", str(exc))
 
 
-def ingest_vital(state: PatientState, ev: VitalEvent, t: float, cfg: ClinicalSettings) -> bool:
+def ingest_vital(
+    state: PatientState, ev: VitalEvent, t: float, cfg: ClinicalSettings, hot: HotPath
+) -> bool:
     """Add a vital sign; returns True when it may change a criterion at once (a fever reading)."""
     code = ev.code
     value = ev.value
     if code == "temperature":
         celsius = fahrenheit_to_celsius(value) if ev.unit == "[degF]" else value
         try:
-            check_vital(code, celsius, cfg)
+            check_vital(code, celsius, cfg, hot.vital_limits)
         except ImplausibleValue as exc:
             raise _reject_implausible(exc) from None
         site = ev.site or "oral"
-        oral = celsius + site_offset_c(site, cfg)
+        oral = celsius + hot.site_offsets[site]
         if oral < cfg.displaced_probe_below_c and _recent_fever(state, t, cfg):
             raise EventRejected(
                 "displaced_probe",
@@ -62,7 +63,7 @@ def ingest_vital(state: PatientState, ev: VitalEvent, t: float, cfg: ClinicalSet
         _add_temperature(state, ev, t, celsius, oral, site, cfg)
         return oral > cfg.fever_threshold_c
     try:
-        check_vital(code, value, cfg)
+        check_vital(code, value, cfg, hot.vital_limits)
     except ImplausibleValue as exc:
         raise _reject_implausible(exc) from None
     if code in BUCKETED:
@@ -139,19 +140,20 @@ def _add_baseline(
         state.baseline[code] = {hour: [1.0, value]}
         state.baseline_cache.pop(code, None)
         return
+    bucket = store.get(hour)
+    if bucket is not None:  # the common case: another reading in a baseline hour
+        bucket[0] += 1.0
+        bucket[1] += value
+        state.baseline_cache.pop(code, None)
+        return
     span = int(cfg.baseline_hours)
     first = min(store)
     if hour >= first + span:
         return
-    bucket = store.get(hour)
-    if bucket is None:
-        store[hour] = [1.0, value]
-        if hour < first:
-            for h in [h for h in store if h >= hour + span]:
-                del store[h]
-    else:
-        bucket[0] += 1.0
-        bucket[1] += value
+    store[hour] = [1.0, value]
+    if hour < first:
+        for h in [h for h in store if h >= hour + span]:
+            del store[h]
     state.baseline_cache.pop(code, None)
 
 

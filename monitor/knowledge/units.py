@@ -71,9 +71,17 @@ def site_offset_c(site: str, cfg: ClinicalSettings) -> float:
     return hot_path(cfg).site_offsets[site]
 
 
-def check_vital(code: str, value: float, cfg: ClinicalSettings) -> None:
-    """Raise :class:`ImplausibleValue` for an artifact; the value is in canonical units."""
-    low, high = hot_path(cfg).vital_limits[code]
+def check_vital(
+    code: str,
+    value: float,
+    cfg: ClinicalSettings,
+    limits: dict[str, tuple[float, float]] | None = None,
+) -> None:
+    """Raise :class:`ImplausibleValue` for an artifact; the value is in canonical units.
+
+    ``limits`` is ``hot_path(cfg).vital_limits``, passed by callers on the per-event path.
+    """
+    low, high = (limits or hot_path(cfg).vital_limits)[code]
     if not low <= value <= high:  # also false for NaN
         raise ImplausibleValue(code, value, low, high, CANONICAL_UNIT[code])
 
