@@ -1,7 +1,8 @@
 """Application settings: one frozen object, read from the environment once, at the entry point.
 
-Environment variables use the prefix ``NMS_`` and ``__`` for nesting, e.g.
-``NMS_CLINICAL__CUTOFF=70`` or ``NMS_CLINICAL__FEVER_THRESHOLD_C=38.2``.
+Clinical thresholds use the prefix ``NMS_CLINICAL__`` (e.g. ``NMS_CLINICAL__CUTOFF=70``); Kafka
+settings ``NMS_KAFKA_`` (e.g. ``NMS_KAFKA_BOOTSTRAP=kafka-1:9092``) and worker settings
+``NMS_WORKER_`` (see ``monitor.stream.settings``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor.knowledge.thresholds import ClinicalSettings
+from monitor.stream.settings import KafkaSettings, WorkerSettings
 
 
 class Settings(BaseSettings):
@@ -18,6 +20,8 @@ class Settings(BaseSettings):
     )
 
     clinical: ClinicalSettings = Field(default_factory=ClinicalSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
 
 def load_settings() -> Settings:

@@ -34,6 +34,54 @@ def build_parser() -> argparse.ArgumentParser:
         "--pretty", action="store_true", help="human-readable alert text instead of JSON lines"
     )
 
+    def bootstrap_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--bootstrap",
+            metavar="HOST:PORT",
+            help="Kafka bootstrap servers (comma-separated); default: NMS_KAFKA_BOOTSTRAP",
+        )
+
+    wk = sub.add_parser("worker", help="run a streaming worker against the configured brokers")
+    bootstrap_arg(wk)
+    wk.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
+
+    rn = sub.add_parser(
+        "run",
+        help="the main job: a worker; with no broker configured, on an embedded broker",
+        description="With no broker configured, start the embedded broker on a free 127.0.0.1 "
+        "port, create the topics and run the worker (stopped cleanly on exit and Ctrl-C). With "
+        "a broker configured, behave like 'worker'.",
+    )
+    bootstrap_arg(rn)
+    rn.add_argument("--embedded-port", type=int, metavar="PORT", help="pin the embedded port")
+    rn.add_argument("--demo", action="store_true", help="also feed the bundled example patients")
+
+    sd = sub.add_parser("send", help="validate NDJSON events and publish them to the input topics")
+    bootstrap_arg(sd)
+    sd.add_argument("files", nargs="+", metavar="FILE", help="NDJSON file, or - for stdin")
+    sd.add_argument(
+        "--speedup",
+        type=float,
+        metavar="FACTOR",
+        help="send in event-time order, paced at FACTOR x real time (historical files)",
+    )
+    sd.add_argument(
+        "--single-topic",
+        action="store_true",
+        help="send every kind to <prefix>.events (keeps each patient's order exactly)",
+    )
+
+    al = sub.add_parser("alerts", help="print alert transitions as JSON lines")
+    bootstrap_arg(al)
+    al.add_argument("--follow", action="store_true", help="keep waiting for new alerts")
+    al.add_argument("--pretty", action="store_true", help="human-readable text")
+    al.add_argument(
+        "--idle",
+        type=float,
+        default=2.0,
+        help="without --follow: stop after this many idle seconds",
+    )
+
     sc = sub.add_parser("schemas", help="write the JSON Schema files of the contracts")
     sc.add_argument("--out", default="schemas", help="directory (default: schemas)")
     sc.add_argument("--check", action="store_true", help="exit 1 if the files differ")
@@ -48,6 +96,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from monitor.settings import load_settings
 
         return run_replay(args.files, load_settings().clinical, args.summary, args.pretty)
+    if args.command in ("worker", "run", "send", "alerts"):
+        from monitor.cli import stream_cmds as sc
+        from monitor.settings import load_settings
+
+        settings = sc.with_bootstrap(load_settings(), args.bootstrap)
+        if args.command == "worker":
+            return sc.run_worker(settings, args.loglevel)
+        if args.command == "run":
+            return sc.run_main(settings, args.embedded_port, args.demo)
+        if args.command == "send":
+            return sc.send_files(settings, args.files, args.speedup, args.single_topic)
+        return sc.read_alerts(settings, args.follow, args.pretty, args.idle)
     if args.command == "schemas":
         from monitor.cli.schemas import run_schemas
 

@@ -1,0 +1,231 @@
+"""The Faust app factory: topics, the patient-state table, the processing agent and the tick timer.
+
+The agent only decodes, loads state, calls the engine (through :class:`BatchProcessor`), publishes
+and saves. Delivery is at-least-once: alert transitions and dead letters are sent and
+acknowledged by the broker before the new states are written to the table's changelog, and both
+before the input offsets are committed. A crash in between replays the inputs; the engine drops
+events it has already applied (their ids are in the state) and regenerates any transition whose
+state was not saved, with the same deterministic ``transition_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from aiokafka.partitioner import murmur2
+
+from monitor.contracts.alerts import Alert
+from monitor.knowledge.thresholds import ClinicalSettings
+from monitor.stream import transport
+from monitor.stream.deadletter import Inbound
+from monitor.stream.processor import BatchProcessor, BatchResult
+from monitor.stream.settings import KafkaSettings, WorkerSettings
+from monitor.stream.topics import Topics
+
+log = logging.getLogger(__name__)
+TABLE = "patient-state"
+
+
+@dataclass
+class WorkerStats:
+    """Counters for the worker's own reporting (no patient identifiers)."""
+
+    processed: int = 0
+    duplicates: int = 0
+    alerts: int = 0
+    ticks: int = 0
+    evicted: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    max_event_time: float = 0.0
+    max_event_seen_at: float = 0.0
+
+
+@dataclass
+class NmsWorkerApp:
+    app: faust.App
+    topics: Topics
+    table: Any
+    processor: BatchProcessor
+    stats: WorkerStats
+    kafka: KafkaSettings
+    worker: WorkerSettings
+
+    def stream_now(self, wall_now: float | None = None) -> float:
+        """Event time now: the latest event time seen, advanced by the wall time since then.
+
+        Equals the wall clock for a live feed; for a replayed historical feed it moves forward at
+        real speed from the data, so ticks do not leap months ahead of the patients' events.
+        """
+        wall = time.time() if wall_now is None else wall_now
+        if self.stats.max_event_seen_at == 0.0:
+            return 0.0
+        return self.stats.max_event_time + (wall - self.stats.max_event_seen_at)
+
+
+def credentials(kafka: KafkaSettings) -> Any:
+    """Faust credentials from the settings: TLS (optionally mutual) and SASL PLAIN/SCRAM."""
+    context = None
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=kafka.ssl_cafile)
+        if kafka.ssl_certfile:
+            context.load_cert_chain(kafka.ssl_certfile, kafka.ssl_keyfile)
+    if kafka.security_protocol.startswith("SASL"):
+        assert kafka.sasl_password is not None and kafka.sasl_mechanism is not None
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.get_secret_value(),
+            ssl_context=context,
+            mechanism=kafka.sasl_mechanism,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition a key lands on with the Java/aiokafka default (murmur2) partitioner."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def create_app(
+    kafka: KafkaSettings, worker: WorkerSettings, clinical: ClinicalSettings
+) -> NmsWorkerApp:
+    """Build the Faust app from the settings (no module-level app: one composition root)."""
+    if not kafka.bootstrap_list():
+        raise ValueError("no Kafka bootstrap servers configured")
+    transport.register()
+    topics = Topics(kafka.topic_prefix)
+    app = faust.App(
+        kafka.group,
+        broker=[f"{transport.SCHEME}://{h}" for h in kafka.bootstrap_list()],
+        broker_credentials=credentials(kafka),
+        store=kafka.store,
+        datadir=worker.data_dir,
+        autodiscover=False,
+        topic_partitions=kafka.partitions,
+        topic_replication_factor=kafka.replication_factor,
+        table_standby_replicas=0,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=kafka.session_timeout_s,
+        broker_heartbeat_interval=kafka.heartbeat_interval_s,
+        broker_commit_interval=1.0,
+        producer_max_batch_size=kafka.producer_max_batch_bytes,
+        producer_linger=0.0,
+        stream_wait_empty=False,
+        web_enabled=worker.web_enabled,
+        web_port=worker.web_port,
+        web_host="127.0.0.1",
+        # Everything on the wire is our own bytes (JSON events, alerts, engine state).
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    app.nms_fetch_max_wait_ms = kafka.fetch_max_wait_ms  # type: ignore[attr-defined]
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+                           "value_serializer": "raw"}  # fmt: skip
+    inputs = app.topic(*topics.inputs, partitions=kafka.partitions, **raw)
+    alerts_topic = app.topic(topics.alerts, partitions=kafka.partitions, **raw)
+    dead_topic = app.topic(topics.deadletter, partitions=kafka.partitions, **raw)
+    table = app.Table(
+        TABLE,
+        default=None,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=kafka.partitions,
+        # The timer writes outside stream events, so the producer's murmur2 partitioner places
+        # changelog records: the same partition as the patient's input messages.
+        use_partitioner=True,
+    )
+    processor = BatchProcessor(clinical, worker.max_message_bytes, worker.max_future_skew_s)
+    stats = WorkerStats()
+    nms = NmsWorkerApp(app, topics, table, processor, stats, kafka, worker)
+
+    async def publish(result: BatchResult, alerts: list[Alert]) -> None:
+        futures = []
+        for a in alerts:
+            futures.append(
+                await alerts_topic.send(
+                    key=a.patient_id.encode(),
+                    value=a.model_dump_json().encode(),
+                    headers={
+                        "transition_id": a.transition_id.encode(),
+                        "transition": a.transition.encode(),
+                    },
+                )
+            )
+        for d in result.dead:
+            futures.append(
+                await dead_topic.send(
+                    key=d.key, value=d.value, headers={"reason": d.reason.encode()}
+                )
+            )
+        if futures:
+            await asyncio.gather(*futures)  # acknowledged before any state is saved
+
+    def load(pid: str) -> bytes | None:
+        value = table.get(pid.encode())
+        return bytes(value) if value is not None else None
+
+    @app.agent(inputs, name="nms-engine")
+    async def engine(stream: Any) -> None:
+        async for events in stream.take_events(worker.batch_size, within=worker.batch_within_s):
+            batch = [
+                Inbound(e.value, e.key, e.message.topic, e.message.partition, e.message.offset)
+                for e in events
+            ]
+            wall = time.time()
+            result = processor.process(batch, load, wall)
+            await publish(result, result.alerts)
+            for pid, data in result.states.items():
+                table[pid.encode()] = data
+            stats.processed += result.processed
+            stats.duplicates += result.duplicates
+            stats.alerts += len(result.alerts)
+            stats.rejected.update(result.rejected)
+            if result.max_event_time > stats.max_event_time:
+                stats.max_event_time = result.max_event_time
+                stats.max_event_seen_at = wall
+            for reason, n in result.rejected.items():
+                log.info("dead-lettered %d message(s): %s", n, reason)
+
+    # faust's timer decorator is untyped; the function itself is fully typed.
+    @app.timer(interval=worker.tick_interval_s, name="nms-tick")  # type: ignore[untyped-decorator]
+    async def tick() -> None:
+        now = nms.stream_now()
+        if now <= 0:
+            return
+        active = {
+            tp.partition for tp in app.assignor.assigned_actives() if tp.topic in topics.inputs
+        }
+        result = BatchResult()
+        updates: dict[bytes, bytes | None] = {}
+        for key in list(table.keys()):
+            if partition_of(key, kafka.partitions) not in active:
+                continue  # another worker owns this patient now
+            saved = table.get(key)
+            if saved is None:
+                continue
+            alerts, data, evict = processor.tick(key.decode(), bytes(saved), now)
+            result.alerts.extend(alerts)
+            if evict:
+                updates[key] = None
+            elif data is not None:
+                updates[key] = data
+        await publish(result, result.alerts)
+        for key, data in updates.items():
+            if data is None:
+                del table[key]
+                stats.evicted += 1
+            else:
+                table[key] = data
+        stats.ticks += 1
+        stats.alerts += len(result.alerts)
+
+    return nms

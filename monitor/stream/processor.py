@@ -1,0 +1,156 @@
+"""One batch of consumed messages through the engine, without Faust or Kafka.
+
+The worker hands a batch of :class:`Inbound` messages and a way to load patient states; it gets
+back the alert transitions to publish, the dead letters, and the states to save (once per patient
+per batch, not once per message). Every failure mode of one message becomes a dead letter with a
+reason; none stops the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from monitor.contracts.alerts import Alert
+from monitor.contracts.decode import DecodeError, Rejection, decode_event
+from monitor.contracts.events import Event
+from monitor.engine import EventRejected, PatientState, dumps_state, loads_state, new_state, step
+from monitor.engine import tick as engine_tick
+from monitor.engine.core import is_evictable
+from monitor.knowledge.thresholds import ClinicalSettings
+from monitor.stream.deadletter import Inbound, envelope
+
+log = logging.getLogger(__name__)
+
+StateLoader = Callable[[str], bytes | None]
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    key: bytes | None
+    value: bytes
+    reason: str
+
+
+@dataclass(slots=True)
+class BatchResult:
+    alerts: list[Alert] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    # patient id -> serialised state, or None to delete (evicted)
+    states: dict[str, bytes | None] = field(default_factory=dict)
+    processed: int = 0
+    duplicates: int = 0
+    max_event_time: float = 0.0
+    rejected: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(slots=True)
+class _Working:
+    state: PatientState
+    saved: bytes | None  # bytes as loaded at the start of the batch
+    applied: list[Event] = field(default_factory=list)
+
+
+class BatchProcessor:
+    """Pure-ish shell step: decode, load, engine, collect. ``wall_now`` is passed in."""
+
+    def __init__(
+        self, cfg: ClinicalSettings, max_message_bytes: int, max_future_skew_s: float
+    ) -> None:
+        self.cfg = cfg
+        self.max_message_bytes = max_message_bytes
+        self.max_future_skew_s = max_future_skew_s
+
+    def _reject(self, out: BatchResult, msg: Inbound, rej: Rejection, wall_now: float) -> None:
+        out.rejected[rej.reason] += 1
+        out.dead.append(
+            DeadLetter(msg.key, envelope(msg, rej.reason, rej.detail, wall_now), rej.reason)
+        )
+
+    def _decode(self, msg: Inbound) -> Event:
+        if msg.value is None:
+            raise DecodeError(Rejection("empty_value", "message has no value (tombstone)"))
+        if len(msg.value) > self.max_message_bytes:
+            raise DecodeError(
+                Rejection("too_large", f"{len(msg.value)} bytes > {self.max_message_bytes}")
+            )
+        event = decode_event(msg.value)
+        key = msg.key.decode("utf-8", "replace") if msg.key is not None else None
+        if key != event.patient_id:
+            # A wrong key puts the patient on another partition than its state: refuse it.
+            raise DecodeError(
+                Rejection("key_mismatch", "message key must be the event's patient_id (UTF-8)")
+            )
+        return event
+
+    def process(self, batch: list[Inbound], load: StateLoader, wall_now: float) -> BatchResult:
+        out = BatchResult()
+        working: dict[str, _Working] = {}
+        for msg in batch:
+            try:
+                event = self._decode(msg)
+            except DecodeError as exc:
+                self._reject(out, msg, exc.rejection, wall_now)
+                continue
+            t = event.time.timestamp()
+            if self.max_future_skew_s and t > wall_now + self.max_future_skew_s:
+                self._reject(
+                    out,
+                    msg,
+                    Rejection("future_time", f"event time is {t - wall_now:.0f} s ahead of now"),
+                    wall_now,
+                )
+                continue
+            pid = event.patient_id
+            w = working.get(pid)
+            if w is None:
+                saved = load(pid)
+                w = _Working(loads_state(saved) if saved else new_state(pid), saved)
+                working[pid] = w
+            try:
+                result = step(w.state, event, self.cfg)
+            except EventRejected as exc:
+                self._reject(out, msg, exc.rejection, wall_now)
+                continue
+            except Exception as exc:  # one bad message must not stop the stream
+                summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                where = traceback.extract_tb(exc.__traceback__)[-1]
+                detail = f"{summary} at {where.filename.rsplit('/', 1)[-1]}:{where.lineno}"
+                log.error(
+                    "engine error on %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, detail
+                )
+                self._reject(out, msg, Rejection("engine_error", detail), wall_now)
+                w.state = self._rebuild(w)
+                continue
+            w.state = result.state
+            w.applied.append(event)
+            out.processed += 1
+            out.max_event_time = max(out.max_event_time, t)
+            if result.duplicate:
+                out.duplicates += 1
+            out.alerts.extend(result.transitions)
+        for pid, w in working.items():
+            data = dumps_state(w.state)
+            if data != w.saved:
+                out.states[pid] = data
+        return out
+
+    def _rebuild(self, w: _Working) -> PatientState:
+        """The state as it was before the failing event: reload and re-apply this batch's events
+        (deterministic, so their transitions are the ones already collected)."""
+        state = loads_state(w.saved) if w.saved else new_state(w.state.patient_id)
+        for event in w.applied:
+            state = step(state, event, self.cfg).state
+        return state
+
+    def tick(self, pid: str, saved: bytes, now: float) -> tuple[list[Alert], bytes | None, bool]:
+        """Time passes for one patient: (transitions, new bytes or None if unchanged, evict?)."""
+        state = loads_state(saved)
+        alerts = engine_tick(state, now, self.cfg)
+        if is_evictable(state, now, self.cfg):
+            return alerts, None, True
+        data = dumps_state(state)
+        return alerts, (data if data != saved else None), False
