@@ -1,0 +1,144 @@
+"""The worker's batch step without Kafka: every bad message becomes a dead letter with a reason,
+good messages around it are processed, and state is saved once per patient per batch."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+import pytest
+from kafka.partitioner.default import murmur2 as kafka_python_murmur2
+
+from monitor.engine import loads_state
+from monitor.knowledge.thresholds import ClinicalSettings
+from monitor.stream import processor as processor_module
+from monitor.stream.app import partition_of
+from monitor.stream.deadletter import Inbound
+from monitor.stream.processor import BatchProcessor
+from monitor.stream.settings import KafkaSettings
+from monitor.stream.topics import Topics
+from tests.builders import at
+
+NOW = 1_800_000_000.0  # wall clock for the tests (2027), after every event time used
+
+
+def msg(value: bytes | None, key: bytes | None = b"p1", offset: int = 0) -> Inbound:
+    return Inbound(value, key, "nms.vitals", 0, offset)
+
+
+def vital(eid: str, hours: float, value: float = 80, **extra: Any) -> bytes:
+    data = {"event_id": eid, "patient_id": "p1", "kind": "vital", "time": at(hours),
+            "code": "heart_rate", "value": value, "unit": "/min", **extra}  # fmt: skip
+    return orjson.dumps(data)
+
+
+def run(batch: list[Inbound], store: dict[str, bytes] | None = None) -> Any:
+    proc = BatchProcessor(ClinicalSettings(), max_message_bytes=4096, max_future_skew_s=3600)
+    store = store if store is not None else {}
+    return proc.process(batch, store.get, NOW)
+
+
+BAD = [
+    (b"{not json", "invalid_json"),
+    (orjson.dumps({"event_id": "x", "patient_id": "p1", "kind": "vital", "time": at(1),
+                   "code": "heart_rate", "value": "fast", "unit": "/min"}), "invalid_field"),
+    (orjson.dumps({"event_id": "x", "patient_id": "p1", "kind": "ventilator", "time": at(1)}),
+     "unknown_kind"),
+    (vital("x", 1).replace(b"Z", b""), "naive_timestamp"),
+    (vital("x", 1, value=0), "implausible_value"),
+    (b"{" + b" " * 5000 + b"}", "too_large"),
+    (None, "empty_value"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("value", "reason"), BAD, ids=[r for _, r in BAD])
+def test_bad_message_is_dead_lettered_with_reason_and_neighbours_processed(
+    value: bytes | None, reason: str
+) -> None:
+    batch = [msg(vital("a", 1), offset=10), msg(value, offset=11), msg(vital("b", 2), offset=12)]
+    out = run(batch)
+    assert out.processed == 2
+    assert [d.reason for d in out.dead] == [reason]
+    env = orjson.loads(out.dead[0].value)
+    assert env["reason"] == reason and env["detail"]
+    assert (env["topic"], env["partition"], env["offset"]) == ("nms.vitals", 0, 11)
+    assert base64.b64decode(env["value_base64"]) == (value or b"")[: 256 * 1024]
+    assert out.rejected[reason] == 1
+
+
+def test_wrong_or_missing_key_is_refused() -> None:
+    out = run([msg(vital("a", 1), key=b"p2"), msg(vital("b", 1), key=None)])
+    assert [d.reason for d in out.dead] == ["key_mismatch", "key_mismatch"]
+    assert out.processed == 0
+
+
+def test_future_event_time_is_refused() -> None:
+    future = orjson.dumps({**orjson.loads(vital("f", 0)), "time": "2099-01-01T00:00:00Z"})
+    out = run([msg(future)])
+    assert [d.reason for d in out.dead] == ["future_time"]
+
+
+def test_engine_rejections_are_dead_lettered() -> None:
+    store: dict[str, bytes] = {}
+    first = run([msg(vital("a", 100))], store)
+    store.update({k: v for k, v in first.states.items() if v is not None})
+    out = run([msg(vital("old", 10))], store)
+    assert [d.reason for d in out.dead] == ["too_late"]
+
+
+def test_state_saved_once_per_patient_and_duplicates_counted() -> None:
+    out = run([msg(vital("a", 1)), msg(vital("b", 1.5)), msg(vital("a", 1))])
+    assert list(out.states) == ["p1"]
+    assert out.processed == 3 and out.duplicates == 1
+    state = loads_state(out.states["p1"] or b"")
+    assert state.vitals["heart_rate"]
+
+
+def test_unchanged_state_is_not_rewritten() -> None:
+    store: dict[str, bytes] = {}
+    first = run([msg(vital("a", 1))], store)
+    store.update({k: v for k, v in first.states.items() if v is not None})
+    again = run([msg(vital("a", 1))], store)  # a redelivery
+    assert again.duplicates == 1 and again.states == {}
+
+
+def test_engine_exception_is_contained_and_state_rolled_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_step = processor_module.step
+
+    def exploding(state: Any, event: Any, cfg: Any) -> Any:
+        if event.event_id == "boom":
+            state.vitals.clear()  # half-applied damage that must not survive
+            raise ZeroDivisionError("synthetic")
+        return real_step(state, event, cfg)
+
+    monkeypatch.setattr(processor_module, "step", exploding)
+    out = run([msg(vital("a", 1)), msg(vital("boom", 2)), msg(vital("c", 3))])
+    assert [d.reason for d in out.dead] == ["engine_error"]
+    assert "ZeroDivisionError" in orjson.loads(out.dead[0].value)["detail"]
+    state = loads_state(out.states["p1"] or b"")
+    assert sum(b[0] for b in state.vitals["heart_rate"].values()) == 2  # a and c, not boom
+
+
+def test_partitioner_agrees_with_kafka_python() -> None:
+    for pid in (b"p1", b"demo-nms-1", b"patient-000123", "ü".encode()):
+        expected = (kafka_python_murmur2(pid) & 0x7FFFFFFF) % 4
+        assert partition_of(pid, 4) == expected
+
+
+def test_topics_and_settings() -> None:
+    t = Topics("ward7")
+    assert t.alerts == "ward7.alerts" and t.deadletter == "ward7.deadletter"
+    assert "ward7.events" in t.inputs and t.for_kind("lab") == "ward7.labs"
+    assert len(t.all) == 9
+    with pytest.raises(ValueError, match="SASL"):
+        KafkaSettings(security_protocol="SASL_SSL")
+    k = KafkaSettings(bootstrap="a:9092, b:9093")
+    assert k.bootstrap_list() == ["a:9092", "b:9093"]
+    secret = KafkaSettings(
+        security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="u", sasl_password="hunter2",  # type: ignore[arg-type]
+    )  # fmt: skip
+    assert "hunter2" not in repr(secret)
