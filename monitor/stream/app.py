@@ -39,6 +39,7 @@ class WorkerStats:
 
     processed: int = 0
     duplicates: int = 0
+    redelivered: int = 0
     alerts: int = 0
     ticks: int = 0
     evicted: int = 0
@@ -187,6 +188,7 @@ def create_app(
                 table[pid.encode()] = data
             stats.processed += result.processed
             stats.duplicates += result.duplicates
+            stats.redelivered += result.redelivered
             stats.alerts += len(result.alerts)
             stats.rejected.update(result.rejected)
             if result.max_event_time > stats.max_event_time:

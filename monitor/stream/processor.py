@@ -22,6 +22,7 @@ from monitor.engine import tick as engine_tick
 from monitor.engine.core import is_evictable
 from monitor.knowledge.thresholds import ClinicalSettings
 from monitor.stream.deadletter import Inbound, envelope
+from monitor.stream.stored import pack, tp_key, unpack
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class BatchResult:
     states: dict[str, bytes | None] = field(default_factory=dict)
     processed: int = 0
     duplicates: int = 0
+    redelivered: int = 0  # skipped by offset: Kafka redelivery after a crash or rebalance
     max_event_time: float = 0.0
     rejected: Counter[str] = field(default_factory=Counter)
 
@@ -50,8 +52,16 @@ class BatchResult:
 @dataclass(slots=True)
 class _Working:
     state: PatientState
-    saved: bytes | None  # bytes as loaded at the start of the batch
+    saved: bytes | None  # the stored value as loaded at the start of the batch
+    offsets: dict[str, int]  # topic/partition -> last offset applied (see monitor.stream.stored)
     applied: list[Event] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, pid: str, saved: bytes | None) -> _Working:
+        if saved is None:
+            return cls(new_state(pid), None, {})
+        offsets, state = unpack(saved)
+        return cls(loads_state(state), saved, offsets)
 
 
 class BatchProcessor:
@@ -107,9 +117,12 @@ class BatchProcessor:
             pid = event.patient_id
             w = working.get(pid)
             if w is None:
-                saved = load(pid)
-                w = _Working(loads_state(saved) if saved else new_state(pid), saved)
-                working[pid] = w
+                w = working[pid] = _Working.load(pid, load(pid))
+            tp = tp_key(msg.topic, msg.partition)
+            if msg.offset <= w.offsets.get(tp, -1):
+                out.redelivered += 1  # already in the state restored from the changelog
+                continue
+            w.offsets[tp] = msg.offset
             try:
                 result = step(w.state, event, self.cfg)
             except EventRejected as exc:
@@ -133,7 +146,7 @@ class BatchProcessor:
                 out.duplicates += 1
             out.alerts.extend(result.transitions)
         for pid, w in working.items():
-            data = dumps_state(w.state)
+            data = pack(w.offsets, dumps_state(w.state))
             if data != w.saved:
                 out.states[pid] = data
         return out
@@ -141,16 +154,17 @@ class BatchProcessor:
     def _rebuild(self, w: _Working) -> PatientState:
         """The state as it was before the failing event: reload and re-apply this batch's events
         (deterministic, so their transitions are the ones already collected)."""
-        state = loads_state(w.saved) if w.saved else new_state(w.state.patient_id)
+        state = loads_state(unpack(w.saved)[1]) if w.saved else new_state(w.state.patient_id)
         for event in w.applied:
             state = step(state, event, self.cfg).state
         return state
 
     def tick(self, pid: str, saved: bytes, now: float) -> tuple[list[Alert], bytes | None, bool]:
-        """Time passes for one patient: (transitions, new bytes or None if unchanged, evict?)."""
-        state = loads_state(saved)
+        """Time passes for one patient: (transitions, new value or None if unchanged, evict?)."""
+        offsets, state_bytes = unpack(saved)
+        state = loads_state(state_bytes)
         alerts = engine_tick(state, now, self.cfg)
         if is_evictable(state, now, self.cfg):
             return alerts, None, True
-        data = dumps_state(state)
+        data = pack(offsets, dumps_state(state))
         return alerts, (data if data != saved else None), False

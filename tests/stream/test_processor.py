@@ -4,6 +4,7 @@ good messages around it are processed, and state is saved once per patient per b
 from __future__ import annotations
 
 import base64
+import itertools
 from typing import Any
 
 import orjson
@@ -17,14 +18,19 @@ from monitor.stream.app import partition_of
 from monitor.stream.deadletter import Inbound
 from monitor.stream.processor import BatchProcessor
 from monitor.stream.settings import KafkaSettings
+from monitor.stream.stored import unpack
 from monitor.stream.topics import Topics
 from tests.builders import at
 
 NOW = 1_800_000_000.0  # wall clock for the tests (2027), after every event time used
 
 
-def msg(value: bytes | None, key: bytes | None = b"p1", offset: int = 0) -> Inbound:
-    return Inbound(value, key, "nms.vitals", 0, offset)
+_offsets = itertools.count(1000)
+
+
+def msg(value: bytes | None, key: bytes | None = b"p1", offset: int | None = None) -> Inbound:
+    """A consumed message; offsets increase like a partition's unless given."""
+    return Inbound(value, key, "nms.vitals", 0, next(_offsets) if offset is None else offset)
 
 
 def vital(eid: str, hours: float, value: float = 80, **extra: Any) -> bytes:
@@ -91,16 +97,24 @@ def test_state_saved_once_per_patient_and_duplicates_counted() -> None:
     out = run([msg(vital("a", 1)), msg(vital("b", 1.5)), msg(vital("a", 1))])
     assert list(out.states) == ["p1"]
     assert out.processed == 3 and out.duplicates == 1
-    state = loads_state(out.states["p1"] or b"")
+    state = loads_state(unpack(out.states["p1"] or b"")[1])
     assert state.vitals["heart_rate"]
 
 
-def test_unchanged_state_is_not_rewritten() -> None:
+def test_redelivery_is_skipped_by_offset_and_changes_nothing() -> None:
     store: dict[str, bytes] = {}
-    first = run([msg(vital("a", 1))], store)
+    batch = [msg(vital(f"v{i}", 1 + i / 60), offset=i) for i in range(300)]  # > the vital id ring
+    first = run(batch, store)
     store.update({k: v for k, v in first.states.items() if v is not None})
-    again = run([msg(vital("a", 1))], store)  # a redelivery
-    assert again.duplicates == 1 and again.states == {}
+    again = run(batch, store)  # Kafka redelivers the whole uncommitted batch after a crash
+    assert again.redelivered == 300 and again.processed == 0 and again.states == {}
+    offsets, _ = unpack(store["p1"])
+    assert offsets == {"nms.vitals/0": 299}
+
+
+def test_source_duplicate_with_a_new_offset_is_an_engine_duplicate() -> None:
+    out = run([msg(vital("a", 1), offset=1), msg(vital("a", 1), offset=2)])
+    assert out.duplicates == 1 and out.redelivered == 0
 
 
 def test_engine_exception_is_contained_and_state_rolled_back(
@@ -118,7 +132,7 @@ def test_engine_exception_is_contained_and_state_rolled_back(
     out = run([msg(vital("a", 1)), msg(vital("boom", 2)), msg(vital("c", 3))])
     assert [d.reason for d in out.dead] == ["engine_error"]
     assert "ZeroDivisionError" in orjson.loads(out.dead[0].value)["detail"]
-    state = loads_state(out.states["p1"] or b"")
+    state = loads_state(unpack(out.states["p1"] or b"")[1])
     assert sum(b[0] for b in state.vitals["heart_rate"].values()) == 2  # a and c, not boom
 
 

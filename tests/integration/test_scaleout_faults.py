@@ -1,0 +1,133 @@
+"""Two workers in one group share the partitions; SIGKILL one mid-stream; restart one.
+
+Expected alerts come from ``nms-monitor replay`` over the same events. Duplicates are allowed only
+as exact redeliveries: the same transition_id with the same content.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from monitor.stream.broker import EmbeddedBroker
+from monitor.stream.kafka_io import ensure_topics
+from monitor.stream.settings import KafkaSettings
+from tests.integration.harness import (
+    WARD,
+    TopicReader,
+    WorkerProcess,
+    produce,
+    replay_alerts,
+    replay_order,
+    wait_for,
+)
+
+PATIENTS = 24
+
+
+def cohort(tmp: Path) -> Path:
+    """The example ward with the NMS patient cloned into 24 patients (spread over partitions)."""
+    lines = [orjson.loads(ln) for ln in WARD.read_bytes().splitlines() if ln.strip()]
+    out = []
+    for i in range(PATIENTS):
+        for e in lines:
+            if e["patient_id"] == "demo-nms-1":
+                pid = f"nms-{i:03d}"
+                out.append({**e, "patient_id": pid, "event_id": f"{pid}-{e['event_id']}"})
+    path = tmp / "cohort.ndjson"
+    path.write_bytes(b"\n".join(orjson.dumps(e) for e in out) + b"\n")
+    return path
+
+
+def by_id(values: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {v["transition_id"]: v for v in values}
+
+
+def check_only_exact_redeliveries(
+    got: list[dict[str, Any]], expected: list[dict[str, Any]]
+) -> None:
+    want = by_id(expected)
+    for g in got:
+        assert g["transition_id"] in want, (
+            f"unexpected transition {g['transition']} {g['patient_id']}"
+        )
+        assert g == want[g["transition_id"]], "a redelivered transition differs from the original"
+
+
+def ready(worker: WorkerProcess) -> bool:
+    return "[^Worker]: Ready" in worker.log()
+
+
+def test_two_workers_sigkill_takeover_and_restart(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    path = cohort(tmp_path)
+    expected = replay_alerts(path)
+    assert len({a["patient_id"] for a in expected}) == PATIENTS
+    ensure_topics(KafkaSettings(bootstrap=broker.bootstrap))
+    lines = replay_order(path.read_bytes().splitlines())
+    records = [("nms.events", orjson.loads(ln)["patient_id"].encode(), ln) for ln in lines]
+    a = WorkerProcess(broker.bootstrap, tmp_path, "a").start()
+    b = WorkerProcess(broker.bootstrap, tmp_path, "b").start()
+    alerts = TopicReader(broker.bootstrap, "nms.alerts")
+    c: WorkerProcess | None = None
+    try:
+        wait_for(lambda: ready(a) and ready(b), 60, "both workers ready")
+        time.sleep(3)  # the group settles: both members hold partitions
+        # The first alerts fall at hour 30 of 72: the first half of the stream contains them.
+        half, three_q = len(records) // 2, 3 * len(records) // 4
+        produce(broker.bootstrap, records[:half])
+        wait_for(lambda: len(alerts.poll()) > 0, 60, "first alerts")
+        produce(broker.bootstrap, records[half:three_q])
+        a.kill()  # SIGKILL mid-stream: no goodbye, no commit
+        killed_at = time.monotonic()
+        produce(broker.bootstrap, records[three_q:])
+        wanted = set(by_id(expected))
+        wait_for(
+            lambda: wanted <= {v["transition_id"] for v in _values(alerts)},
+            120,
+            "every expected alert after the takeover",
+            every=0.5,
+        )
+        takeover_s = time.monotonic() - killed_at
+        check_only_exact_redeliveries(_values(alerts), expected)
+        assert b.alive, b.log()[-3000:]
+        print(f"takeover: all expected alerts {takeover_s:.1f} s after SIGKILL")
+
+        # Restart: stop the survivor cleanly, start a new worker on the same group.
+        b.stop()
+        count_before = len(alerts.poll())
+        c = WorkerProcess(broker.bootstrap, tmp_path, "c").start()
+        wait_for(lambda: ready(c), 60, "restarted worker ready")
+        # Continuity: an acknowledgement for an alert opened before the restart must find it in
+        # the state restored from the changelog.
+        last = [v for v in expected if v["patient_id"] == "nms-007"][-1]
+        ack = {"event_id": "ack-1", "patient_id": "nms-007", "kind": "ack",
+               "time": "2026-03-05T09:00:00Z", "alert_id": last["alert_id"],
+               "action": "acknowledge", "by": "rn-12"}  # fmt: skip
+        produce(broker.bootstrap, [("nms.acks", b"nms-007", orjson.dumps(ack))])
+        wait_for(
+            lambda: any(v["transition"] == "acknowledged" for v in _values(alerts)),
+            90,
+            "the acknowledgement processed by the restarted worker",
+            every=0.5,
+        )
+        got = _values(alerts)
+        acked = [v for v in got if v["transition"] == "acknowledged"]
+        assert len(acked) == 1 and acked[0]["sequence"] == last["sequence"] + 1
+        assert acked[0]["alert_id"] == last["alert_id"] and acked[0]["acknowledged_by"] == "rn-12"
+        # Resumed from committed offsets: nothing old was re-emitted as new.
+        old = [v for v in got if v["transition"] != "acknowledged"]
+        check_only_exact_redeliveries(old, expected)
+        assert len(old) == count_before, "the restarted worker re-processed committed input"
+    finally:
+        alerts.close()
+        for w in (a, b, c):
+            if w is not None:
+                w.stop()
+
+
+def _values(reader: TopicReader) -> list[dict[str, Any]]:
+    reader.poll()
+    return reader.values()
