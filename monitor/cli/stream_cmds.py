@@ -43,7 +43,18 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     created = ensure_topics(settings.kafka)
     if created:
         print(f"created topics: {', '.join(created)}", file=sys.stderr)
-    nms = create_app(settings.kafka, settings.worker, settings.clinical)
+    from prometheus_client import CollectorRegistry  # noqa: PLC0415
+
+    from monitor.stream.metrics import WorkerMetrics, serve  # noqa: PLC0415
+
+    metrics = WorkerMetrics(CollectorRegistry())
+    if settings.worker.metrics_port:
+        serve(metrics, settings.worker.metrics_host, settings.worker.metrics_port)
+        print(
+            f"metrics on http://{settings.worker.metrics_host}:{settings.worker.metrics_port}/metrics",
+            file=sys.stderr,
+        )
+    nms = create_app(settings.kafka, settings.worker, settings.clinical, metrics)
     worker = Worker(nms.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()

@@ -20,11 +20,13 @@ from typing import Any
 
 import faust
 from aiokafka.partitioner import murmur2
+from prometheus_client import CollectorRegistry
 
 from monitor.contracts.alerts import Alert
 from monitor.knowledge.thresholds import ClinicalSettings
 from monitor.stream import transport
 from monitor.stream.deadletter import Inbound
+from monitor.stream.metrics import WorkerMetrics
 from monitor.stream.processor import BatchProcessor, BatchResult
 from monitor.stream.settings import KafkaSettings, WorkerSettings
 from monitor.stream.topics import Topics
@@ -57,6 +59,7 @@ class NmsWorkerApp:
     stats: WorkerStats
     kafka: KafkaSettings
     worker: WorkerSettings
+    metrics: WorkerMetrics
 
     def stream_now(self, wall_now: float | None = None) -> float:
         """Event time now: the latest event time seen, advanced by the wall time since then.
@@ -96,7 +99,10 @@ def partition_of(key: bytes, partitions: int) -> int:
 
 
 def create_app(
-    kafka: KafkaSettings, worker: WorkerSettings, clinical: ClinicalSettings
+    kafka: KafkaSettings,
+    worker: WorkerSettings,
+    clinical: ClinicalSettings,
+    metrics: WorkerMetrics | None = None,
 ) -> NmsWorkerApp:
     """Build the Faust app from the settings (no module-level app: one composition root)."""
     if not kafka.bootstrap_list():
@@ -146,7 +152,8 @@ def create_app(
     )
     processor = BatchProcessor(clinical, worker.max_message_bytes, worker.max_future_skew_s)
     stats = WorkerStats()
-    nms = NmsWorkerApp(app, topics, table, processor, stats, kafka, worker)
+    metrics = metrics or WorkerMetrics(CollectorRegistry())
+    nms = NmsWorkerApp(app, topics, table, processor, stats, kafka, worker, metrics)
 
     async def publish(result: BatchResult, alerts: list[Alert]) -> None:
         futures = []
@@ -186,6 +193,17 @@ def create_app(
             await publish(result, result.alerts)
             for pid, data in result.states.items():
                 table[pid.encode()] = data
+            done = time.time()
+            metrics.batch_seconds.observe(done - wall)
+            oldest = min((e.message.timestamp for e in events), default=done)
+            metrics.lag_seconds.observe(max(0.0, done - oldest))
+            metrics.events.labels("applied").inc(result.processed - result.duplicates)
+            metrics.events.labels("duplicate").inc(result.duplicates)
+            metrics.events.labels("redelivered").inc(result.redelivered)
+            metrics.events.labels("rejected").inc(len(result.dead))
+            for reason, n in result.rejected.items():
+                metrics.rejected.labels(reason).inc(n)
+            metrics.count_alerts(result.alerts)
             stats.processed += result.processed
             stats.duplicates += result.duplicates
             stats.redelivered += result.redelivered
@@ -208,9 +226,11 @@ def create_app(
         }
         result = BatchResult()
         updates: dict[bytes, bytes | None] = {}
+        patients = 0
         for key in list(table.keys()):
             if partition_of(key, kafka.partitions) not in active:
                 continue  # another worker owns this patient now
+            patients += 1
             saved = table.get(key)
             if saved is None:
                 continue
@@ -229,5 +249,8 @@ def create_app(
                 table[key] = data
         stats.ticks += 1
         stats.alerts += len(result.alerts)
+        metrics.ticks.inc()
+        metrics.patients.set(patients)
+        metrics.count_alerts(result.alerts)
 
     return nms

@@ -85,3 +85,7 @@ class WorkerSettings(BaseSettings):
     data_dir: str = Field("/tmp/nms-monitor", description="Faust data directory (rocksdb files).")
     web_port: int = Field(6066, ge=0, le=65535, description="Faust web port (only if enabled).")
     web_enabled: bool = Field(False, description="Faust's web server; off: it can expose tables.")
+    metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus /metrics; 0 = off.")
+    metrics_host: str = Field(
+        "127.0.0.1", description="Bind address for /metrics (0.0.0.0 in containers)."
+    )

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from monitor.cli.replay import KIND_ORDER
+from monitor.stream.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 WARD = ROOT / "examples" / "ward.ndjson"
@@ -37,6 +39,7 @@ class WorkerProcess:
 
     def __init__(self, bootstrap: str, tmp: Path, name: str, **env: str) -> None:
         self.log_path = tmp / f"{name}.log"
+        self.metrics_port = free_port()
         data_dir = tmp / f"{name}-data"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.env = {
@@ -45,6 +48,7 @@ class WorkerProcess:
             "NMS_KAFKA_PRODUCER_MAX_BATCH_BYTES": "1",  # broker-notes defect 3 workaround
             "NMS_WORKER_DATA_DIR": str(data_dir),
             "NMS_WORKER_TICK_INTERVAL_S": "3600",
+            "NMS_WORKER_METRICS_PORT": str(self.metrics_port),
             "PYTHONUNBUFFERED": "1",
             **env,
         }
@@ -79,6 +83,11 @@ class WorkerProcess:
             self.proc.kill()
             self.proc.wait(10)
         self._log.close()
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return str(resp.read().decode())
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

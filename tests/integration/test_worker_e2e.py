@@ -77,6 +77,13 @@ def test_worker_alerts_equal_replay_and_bad_input_is_dead_lettered(
         assert first.key == b"demo-nms-1"
         assert dict(first.headers)["transition_id"] == expected[0]["transition_id"].encode()
         assert "demo-nms-1" not in _info_lines(worker.log())  # no patient ids in INFO logs
+        metrics = worker.metrics()
+        assert 'nms_rejected_total{reason="invalid_json"} 1.0' in metrics
+        assert 'nms_rejected_total{reason="key_mismatch"} 1.0' in metrics
+        applied = f'nms_events_total{{outcome="applied"}} {float(len(records))}'
+        assert applied in metrics, [ln for ln in metrics.splitlines() if "events_total" in ln]
+        assert 'nms_alert_transitions_total{priority="high",transition="escalated"}' in metrics
+        assert "demo-nms-1" not in metrics and "demo-quiet-1" not in metrics
     finally:
         alerts.close()
         dead.close()
