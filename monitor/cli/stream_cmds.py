@@ -56,6 +56,13 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
         )
     nms = create_app(settings.kafka, settings.worker, settings.clinical, metrics)
     worker = Worker(nms.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    if loglevel != "debug":
+        # Faust and aiokafka format a debug record per message sent (with keys and values,
+        # i.e. patient identifiers) even when only warnings are shown; pin their level.
+        for name in ("faust.topics", "faust.transport", "aiokafka"):
+            logging.getLogger(name).setLevel(
+                max(logging.INFO, logging.getLevelName(loglevel.upper()))
+            )
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

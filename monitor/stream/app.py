@@ -118,7 +118,9 @@ def create_app(
         autodiscover=False,
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
-        table_standby_replicas=0,
+        # A warm copy of other workers' partitions: a takeover reads only the changelog's tail
+        # (the embedded broker never compacts, so a cold recovery replays every write).
+        table_standby_replicas=kafka.standby_replicas,
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=kafka.session_timeout_s,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -57,22 +57,38 @@ class _Working:
     applied: list[Event] = field(default_factory=list)
 
     @classmethod
-    def load(cls, pid: str, saved: bytes | None) -> _Working:
+    def load(cls, pid: str, saved: bytes | None, live: LiveStates) -> _Working:
         if saved is None:
             return cls(new_state(pid), None, {})
+        cached = live.get(pid)
+        if cached is not None and (cached[0] is saved or cached[0] == saved):
+            live.move_to_end(pid)
+            return cls(cached[1], saved, dict(cached[2]))
         offsets, state = unpack(saved)
         return cls(loads_state(state), saved, offsets)
+
+
+# Parsed states of recently active patients, keyed by patient id, each with the exact stored
+# bytes it was parsed from: it is used only while the table still holds those bytes, so a
+# rebalance, a restore or another writer can never make it serve a stale state.
+LiveStates = OrderedDict[str, tuple[bytes, PatientState, dict[str, int]]]
 
 
 class BatchProcessor:
     """Pure-ish shell step: decode, load, engine, collect. ``wall_now`` is passed in."""
 
     def __init__(
-        self, cfg: ClinicalSettings, max_message_bytes: int, max_future_skew_s: float
+        self,
+        cfg: ClinicalSettings,
+        max_message_bytes: int,
+        max_future_skew_s: float,
+        live_states: int = 5000,
     ) -> None:
         self.cfg = cfg
         self.max_message_bytes = max_message_bytes
         self.max_future_skew_s = max_future_skew_s
+        self.live_limit = live_states
+        self.live: LiveStates = OrderedDict()
 
     def _reject(self, out: BatchResult, msg: Inbound, rej: Rejection, wall_now: float) -> None:
         out.rejected[rej.reason] += 1
@@ -117,7 +133,7 @@ class BatchProcessor:
             pid = event.patient_id
             w = working.get(pid)
             if w is None:
-                w = working[pid] = _Working.load(pid, load(pid))
+                w = working[pid] = _Working.load(pid, load(pid), self.live)
             tp = tp_key(msg.topic, msg.partition)
             if msg.offset <= w.offsets.get(tp, -1):
                 out.redelivered += 1  # already in the state restored from the changelog
@@ -149,7 +165,16 @@ class BatchProcessor:
             data = pack(w.offsets, dumps_state(w.state))
             if data != w.saved:
                 out.states[pid] = data
+            self._remember(pid, data, w)
         return out
+
+    def _remember(self, pid: str, data: bytes, w: _Working) -> None:
+        if self.live_limit <= 0:
+            return
+        self.live[pid] = (data, w.state, w.offsets)
+        self.live.move_to_end(pid)
+        while len(self.live) > self.live_limit:
+            self.live.popitem(last=False)
 
     def _rebuild(self, w: _Working) -> PatientState:
         """The state as it was before the failing event: reload and re-apply this batch's events
@@ -160,11 +185,25 @@ class BatchProcessor:
         return state
 
     def tick(self, pid: str, saved: bytes, now: float) -> tuple[list[Alert], bytes | None, bool]:
-        """Time passes for one patient: (transitions, new value or None if unchanged, evict?)."""
-        offsets, state_bytes = unpack(saved)
-        state = loads_state(state_bytes)
+        """Time passes for one patient: (transitions, new value or None if unchanged, evict?).
+
+        Without an open alert and with every event evaluated, the passing of time can only
+        remove evidence, never raise an alert: such a patient needs only the eviction check,
+        which the live-state cache answers without parsing the state.
+        """
+        cached = self.live.get(pid)
+        if cached is not None and (cached[0] is saved or cached[0] == saved):
+            offsets, state = dict(cached[2]), cached[1]
+        else:
+            offsets, state_bytes = unpack(saved)
+            state = loads_state(state_bytes)
+        if state.alert is None and not state.dirty:
+            return [], None, is_evictable(state, now, self.cfg)
         alerts = engine_tick(state, now, self.cfg)
         if is_evictable(state, now, self.cfg):
+            self.live.pop(pid, None)
             return alerts, None, True
         data = pack(offsets, dumps_state(state))
+        if self.live_limit > 0:
+            self.live[pid] = (data, state, offsets)
         return alerts, (data if data != saved else None), False

@@ -34,6 +34,9 @@ class KafkaSettings(BaseSettings):
     partitions: int = Field(4, ge=1, description="Partitions of every topic the worker creates.")
     replication_factor: int = Field(1, ge=1, description="Replication of created topics.")
     group: str = Field("nms-monitor", description="Faust app id and consumer group.")
+    standby_replicas: int = Field(
+        1, ge=0, description="Standby copies of each table partition kept by other workers."
+    )
     store: str = Field(
         "memory://",
         description="Table store: memory:// (tests, embedded) or rocksdb:// (production).",

@@ -156,3 +156,42 @@ def test_topics_and_settings() -> None:
         sasl_username="u", sasl_password="hunter2",  # type: ignore[arg-type]
     )  # fmt: skip
     assert "hunter2" not in repr(secret)
+
+
+def _stored(events: list[bytes]) -> tuple[BatchProcessor, bytes]:
+    proc = BatchProcessor(ClinicalSettings(), max_message_bytes=4096, max_future_skew_s=3600)
+    out = proc.process([msg(e) for e in events], {}.get, NOW)
+    return proc, out.states["p1"] or b""
+
+
+def event_bytes(kind: str, eid: str, hours: float, **fields: Any) -> bytes:
+    return orjson.dumps({"event_id": eid, "patient_id": "p1", "kind": kind, "time": at(hours),
+                         **fields})  # fmt: skip
+
+
+def test_tick_leaves_a_quiet_patient_alone_and_evicts_when_inactive() -> None:
+    proc, saved = _stored([vital("a", 1)])
+    assert proc.tick("p1", saved, NOW) == ([], None, True)  # years later: evictable
+    from tests.builders import epoch  # noqa: PLC0415
+
+    assert proc.tick("p1", saved, epoch(2)) == ([], None, False)
+
+
+def test_tick_publishes_time_driven_transitions() -> None:
+    from tests.builders import epoch  # noqa: PLC0415
+
+    proc, saved = _stored(
+        [
+            event_bytes("medication", "m", 0, drug="haloperidol", action="administered"),
+            event_bytes("assessment", "r", 1, code="rigidity", present=True),
+            event_bytes("assessment", "s", 1, code="mental_status", present=True),
+        ]
+    )
+    # Exposure lapses at 72 h, the signs at 25 h. The first tick sees the criteria clear
+    # (hour 100) and starts the 24 h clearing period; a tick after it resolves the alert.
+    alerts, data, evict = proc.tick("p1", saved, epoch(100))
+    assert alerts == [] and data is not None and not evict
+    alerts, data, evict = proc.tick("p1", data, epoch(124.5))
+    assert [a.transition for a in alerts] == ["resolved"] and data is not None and not evict
+    assert alerts[0].time.timestamp() == epoch(124)  # stamped when it fell due
+    assert proc.tick("p1", data, epoch(125)) == ([], None, False)  # nothing more to do
