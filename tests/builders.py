@@ -13,6 +13,7 @@ from monitor.engine.errors import EventRejected
 from monitor.engine.evaluation import explain
 from monitor.engine.ward import Ward
 from monitor.knowledge.thresholds import ClinicalSettings
+from monitor.knowledge.units import CANONICAL_UNIT
 
 T0 = dt.datetime(2026, 2, 2, 0, 0, tzinfo=dt.UTC)
 _ids = itertools.count(1)
@@ -35,16 +36,9 @@ def event(kind: str, hours: float, pid: str = "p1", **fields: Any) -> Event:
 def vital(
     hours: float, code: str, value: float, unit: str | None = None, pid: str = "p1", **kw: Any
 ) -> Event:
-    units = {
-        "temperature": "Cel",
-        "heart_rate": "/min",
-        "respiratory_rate": "/min",
-        "systolic_bp": "mm[Hg]",
-        "diastolic_bp": "mm[Hg]",
-        "mean_bp": "mm[Hg]",
-        "spo2": "%",
-    }
-    return event("vital", hours, pid, code=code, value=value, unit=unit or units[code], **kw)
+    return event(
+        "vital", hours, pid, code=code, value=value, unit=unit or CANONICAL_UNIT[code], **kw
+    )
 
 
 def vitals(

@@ -142,6 +142,11 @@ class TopicReader:
     def values(self) -> list[dict[str, Any]]:
         return [orjson.loads(r.value) for r in self.records]
 
+    def fresh_values(self) -> list[dict[str, Any]]:
+        """Poll once more, then every record so far, decoded."""
+        self.poll()
+        return self.values()
+
     def close(self) -> None:
         self.consumer.close()
 

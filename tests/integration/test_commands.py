@@ -105,8 +105,10 @@ def test_tick_timer_ends_a_snooze_without_new_events(
         lines = replay_order(WARD.read_bytes().splitlines())
         produce(broker.bootstrap, [("nms.events", orjson.loads(ln)["patient_id"].encode(), ln)
                                    for ln in lines])  # fmt: skip
-        wait_for(lambda: any(v["priority"] == "high" for v in _values(alerts)), 90, "high alert")
-        alert = _values(alerts)[-1]
+        wait_for(
+            lambda: any(v["priority"] == "high" for v in alerts.fresh_values()), 90, "high alert"
+        )
+        alert = alerts.fresh_values()[-1]
         last_event = max(orjson.loads(ln)["time"] for ln in lines)
         until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(_epoch(last_event) + 5))
         snooze = {"event_id": "snooze-1", "patient_id": "demo-nms-1", "kind": "ack",
@@ -116,10 +118,10 @@ def test_tick_timer_ends_a_snooze_without_new_events(
         # Stream time moves on with the wall clock from the last event: the snooze ends ~5 s
         # later, and only the timer can notice, since no further event arrives.
         wait_for(
-            lambda: any(v.get("reason") == "snooze ended" for v in _values(alerts)),
+            lambda: any(v.get("reason") == "snooze ended" for v in alerts.fresh_values()),
             60, "the snooze ending by the timer",
         )  # fmt: skip
-        kinds = [v["transition"] for v in _values(alerts)][-2:]
+        kinds = [v["transition"] for v in alerts.fresh_values()][-2:]
         assert kinds == ["snoozed", "updated"]
     finally:
         alerts.close()
@@ -130,8 +132,3 @@ def _epoch(iso: str) -> float:
     import datetime as dt  # noqa: PLC0415
 
     return dt.datetime.fromisoformat(iso).timestamp()
-
-
-def _values(reader: TopicReader) -> list[dict[str, object]]:
-    reader.poll()
-    return reader.values()

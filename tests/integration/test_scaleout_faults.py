@@ -85,13 +85,13 @@ def test_two_workers_sigkill_takeover_and_restart(broker: EmbeddedBroker, tmp_pa
         produce(broker.bootstrap, records[three_q:])
         wanted = set(by_id(expected))
         wait_for(
-            lambda: wanted <= {v["transition_id"] for v in _values(alerts)},
+            lambda: wanted <= {v["transition_id"] for v in alerts.fresh_values()},
             120,
             "every expected alert after the takeover",
             every=0.5,
         )
         takeover_s = time.monotonic() - killed_at
-        check_only_exact_redeliveries(_values(alerts), expected)
+        check_only_exact_redeliveries(alerts.fresh_values(), expected)
         assert b.alive, b.log()[-3000:]
         print(f"takeover: all expected alerts {takeover_s:.1f} s after SIGKILL")
 
@@ -108,12 +108,12 @@ def test_two_workers_sigkill_takeover_and_restart(broker: EmbeddedBroker, tmp_pa
                "action": "acknowledge", "by": "rn-12"}  # fmt: skip
         produce(broker.bootstrap, [("nms.acks", b"nms-007", orjson.dumps(ack))])
         wait_for(
-            lambda: any(v["transition"] == "acknowledged" for v in _values(alerts)),
+            lambda: any(v["transition"] == "acknowledged" for v in alerts.fresh_values()),
             90,
             "the acknowledgement processed by the restarted worker",
             every=0.5,
         )
-        got = _values(alerts)
+        got = alerts.fresh_values()
         acked = [v for v in got if v["transition"] == "acknowledged"]
         assert len(acked) == 1 and acked[0]["sequence"] == last["sequence"] + 1
         assert acked[0]["alert_id"] == last["alert_id"] and acked[0]["acknowledged_by"] == "rn-12"
@@ -126,8 +126,3 @@ def test_two_workers_sigkill_takeover_and_restart(broker: EmbeddedBroker, tmp_pa
         for w in (a, b, c):
             if w is not None:
                 w.stop()
-
-
-def _values(reader: TopicReader) -> list[dict[str, Any]]:
-    reader.poll()
-    return reader.values()
