@@ -60,9 +60,10 @@ class _Working:
     def load(cls, pid: str, saved: bytes | None, live: LiveStates) -> _Working:
         if saved is None:
             return cls(new_state(pid), None, {})
-        cached = live.get(pid)
+        # Taken out while the batch mutates it; put back with its new bytes when the batch ends,
+        # so a batch that fails part-way can never leave a mutated state behind old bytes.
+        cached = live.pop(pid, None)
         if cached is not None and (cached[0] is saved or cached[0] == saved):
-            live.move_to_end(pid)
             return cls(cached[1], saved, dict(cached[2]))
         offsets, state = unpack(saved)
         return cls(loads_state(state), saved, offsets)
@@ -199,6 +200,7 @@ class BatchProcessor:
             state = loads_state(state_bytes)
         if state.alert is None and not state.dirty:
             return [], None, is_evictable(state, now, self.cfg)
+        self.live.pop(pid, None)  # mutated below: back in the cache only with its new bytes
         alerts = engine_tick(state, now, self.cfg)
         if is_evictable(state, now, self.cfg):
             self.live.pop(pid, None)

@@ -195,3 +195,23 @@ def test_tick_publishes_time_driven_transitions() -> None:
     assert [a.transition for a in alerts] == ["resolved"] and data is not None and not evict
     assert alerts[0].time.timestamp() == epoch(124)  # stamped when it fell due
     assert proc.tick("p1", data, epoch(125)) == ([], None, False)  # nothing more to do
+
+
+def test_a_batch_that_fails_midway_leaves_no_mutated_cached_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    proc = BatchProcessor(ClinicalSettings(), max_message_bytes=4096, max_future_skew_s=3600)
+    store: dict[str, bytes] = {}
+    first = proc.process([msg(vital("a", 1))], store.get, NOW)
+    store.update({k: v for k, v in first.states.items() if v is not None})
+
+    def failing_dump(state: Any) -> bytes:
+        raise RuntimeError("disk full")  # after the engine applied the event in memory
+
+    monkeypatch.setattr(processor_module, "dumps_state", failing_dump)
+    with pytest.raises(RuntimeError):
+        proc.process([msg(vital("b", 2))], store.get, NOW)
+    monkeypatch.undo()
+    # The same message again (Kafka redelivers it): it must be applied, not seen as a duplicate.
+    again = proc.process([msg(vital("b", 2))], store.get, NOW)
+    assert again.duplicates == 0 and again.processed == 1
