@@ -16,6 +16,7 @@ from typing import IO, BinaryIO
 
 import orjson
 
+from monitor.cli.inputs import close_inputs, ndjson_lines, open_inputs, report
 from monitor.contracts.alerts import PRIORITY_RANK, Alert
 from monitor.contracts.decode import DecodeError, Rejection, decode_event
 from monitor.engine.errors import EventRejected
@@ -40,22 +41,6 @@ class PatientSummary:
     when: str = ""
     transitions: int = 0
     last_status: str = ""
-
-
-def _open_all(paths: list[str]) -> list[tuple[str, BinaryIO]] | str:
-    opened: list[tuple[str, BinaryIO]] = []
-    for path in paths:
-        if path == "-":
-            opened.append(("<stdin>", sys.stdin.buffer))
-            continue
-        try:
-            opened.append((path, open(path, "rb")))  # noqa: SIM115 - closed by the caller
-        except OSError as exc:
-            for _, fh in opened:
-                if fh is not sys.stdin.buffer:
-                    fh.close()
-            return f"cannot read {path}: {exc.strerror or exc}"
-    return opened
 
 
 # Events at the same instant are replayed in a content order, never in file order, so that the
@@ -85,10 +70,7 @@ def read_lines(
     """
     keyed: list[tuple[OrderKey, int, int, bytes]] = []
     for index, (name, fh) in enumerate(files):
-        for lineno, raw in enumerate(fh, start=1):
-            line = raw.strip()
-            if not line:
-                continue
+        for lineno, line in ndjson_lines(fh):
             stats.lines += 1
             key = _order_key(line)
             if key is None:
@@ -105,7 +87,7 @@ def read_lines(
 
 def _reject(stats: ReplayStats, err: IO[str], name: str, lineno: int, rej: Rejection) -> None:
     stats.rejected[rej.reason] += 1
-    print(f"{name}:{lineno}: {rej.reason}: {rej.detail}", file=err)
+    report(err, name, lineno, rej)
 
 
 def _summarise(summary: dict[str, PatientSummary], alert: Alert) -> None:
@@ -176,7 +158,7 @@ def replay_events(
 
 
 def run_replay(paths: list[str], cfg: ClinicalSettings, summary: bool, pretty: bool) -> int:
-    opened = _open_all(paths)
+    opened = open_inputs(paths)
     if isinstance(opened, str):
         print(f"nms-monitor replay: {opened}", file=sys.stderr)
         return 2
@@ -187,9 +169,7 @@ def run_replay(paths: list[str], cfg: ClinicalSettings, summary: bool, pretty: b
     try:
         keyed = read_lines(opened, stats, sys.stderr)
     finally:
-        for _, fh in opened:
-            if fh is not sys.stdin.buffer:
-                fh.close()
+        close_inputs(opened)
     table: dict[str, PatientSummary] = {}
     ward = Ward(cfg)
     replay_events(keyed, [n for n, _ in opened], ward, stats, sys.stdout, sys.stderr, pretty, table)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 import threading
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import orjson
 
+from monitor.cli.inputs import close_inputs, ndjson_lines, open_inputs, report
 from monitor.contracts.alerts import Alert
 from monitor.contracts.decode import DecodeError, decode_event
 from monitor.settings import Settings
@@ -18,6 +18,17 @@ from monitor.stream.settings import KafkaSettings
 from monitor.stream.topics import Topics
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "ward.ndjson"
+
+
+def has_brokers(settings: Settings, command: str) -> bool:
+    """True when brokers are configured; otherwise say how to configure them."""
+    if settings.kafka.bootstrap_list():
+        return True
+    print(
+        f"nms-monitor {command}: no brokers: pass --bootstrap or set NMS_KAFKA_BOOTSTRAP",
+        file=sys.stderr,
+    )
+    return False
 
 
 def with_bootstrap(settings: Settings, bootstrap: str | None) -> Settings:
@@ -34,11 +45,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     from monitor.stream.app import create_app  # noqa: PLC0415
     from monitor.stream.kafka_io import ensure_topics  # noqa: PLC0415
 
-    if not settings.kafka.bootstrap_list():
-        print(
-            "nms-monitor worker: no brokers: pass --bootstrap or set NMS_KAFKA_BOOTSTRAP",
-            file=sys.stderr,
-        )
+    if not has_brokers(settings, "worker"):
         return 2
     created = ensure_topics(settings.kafka)
     if created:
@@ -83,37 +90,28 @@ def send_files(
     time, as a live feed would deliver them."""
     from monitor.stream.kafka_io import producer  # noqa: PLC0415
 
-    if not settings.kafka.bootstrap_list():
-        print(
-            "nms-monitor send: no brokers: pass --bootstrap or set NMS_KAFKA_BOOTSTRAP",
-            file=sys.stderr,
-        )
+    if not has_brokers(settings, "send"):
+        return 2
+    opened = open_inputs(paths)
+    if isinstance(opened, str):
+        print(f"nms-monitor send: {opened}", file=sys.stderr)
         return 2
     topics = Topics(settings.kafka.topic_prefix)
     valid: list[tuple[float, str, bytes, bytes]] = []
     bad = 0
-    for path in paths:
-        try:
-            fh = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
-        except OSError as exc:
-            print(f"nms-monitor send: cannot read {path}: {exc.strerror}", file=sys.stderr)
-            return 2
-        with fh if path != "-" else contextlib.nullcontext(fh):
-            for lineno, raw in enumerate(fh, start=1):
-                line = raw.strip()
-                if not line:
-                    continue
+    try:
+        for name, fh in opened:
+            for lineno, line in ndjson_lines(fh):
                 try:
                     event = decode_event(line)
                 except DecodeError as exc:
                     bad += 1
-                    print(
-                        f"{path}:{lineno}: {exc.rejection.reason}: {exc.rejection.detail}",
-                        file=sys.stderr,
-                    )
+                    report(sys.stderr, name, lineno, exc.rejection)
                     continue
                 topic = topics.name("events") if single_topic else topics.for_kind(event.kind)
                 valid.append((event.time.timestamp(), topic, event.patient_id.encode(), line))
+    finally:
+        close_inputs(opened)
     if speedup:
         valid.sort(key=lambda v: v[0])
     prod = producer(settings.kafka)
@@ -145,11 +143,7 @@ def read_alerts(settings: Settings, follow: bool, pretty: bool, idle_s: float = 
     from monitor.cli.replay import format_pretty  # noqa: PLC0415
     from monitor.stream.kafka_io import read_topic  # noqa: PLC0415
 
-    if not settings.kafka.bootstrap_list():
-        print(
-            "nms-monitor alerts: no brokers: pass --bootstrap or set NMS_KAFKA_BOOTSTRAP",
-            file=sys.stderr,
-        )
+    if not has_brokers(settings, "alerts"):
         return 2
     topic = Topics(settings.kafka.topic_prefix).alerts
     for _, value in read_topic(settings.kafka, topic, follow, idle_s):

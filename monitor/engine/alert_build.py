@@ -22,7 +22,7 @@ from monitor.contracts.alerts import (
 from monitor.engine.evaluation import MAX_COMPUTABLE, Explained
 from monitor.engine.exposure import risk_factors
 from monitor.engine.state import AlertState, PatientState
-from monitor.engine.timeutil import iso, to_datetime
+from monitor.engine.timeutil import to_datetime
 from monitor.knowledge.thresholds import ClinicalSettings
 
 
@@ -139,6 +139,3 @@ def build_alert(
         snoozed_until=to_datetime(alert.snoozed_until) if alert.snoozed_until else None,
         reason=reason,
     )
-
-
-__all__ = ["build_alert", "iso", "make_alert_id", "make_transition_id"]

@@ -15,7 +15,7 @@ from monitor.contracts.events import (
 )
 from monitor.engine.errors import EventRejected
 from monitor.engine.state import MedRecord, PatientState, TempBucket
-from monitor.knowledge.drugs import DrugClass, match_drug
+from monitor.knowledge.drugs import match_drug
 from monitor.knowledge.thresholds import HOUR, ClinicalSettings, HotPath
 from monitor.knowledge.units import (
     ImplausibleValue,
@@ -235,14 +235,3 @@ def ingest_patient(state: PatientState, ev: PatientEvent, t: float) -> None:
         state.discharged_at = t
     elif ev.action == "admit" and state.discharged_at is not None and t > state.discharged_at:
         state.discharged_at = None
-
-
-__all__ = [
-    "BUCKETED",
-    "DrugClass",
-    "ingest_assessment",
-    "ingest_lab",
-    "ingest_medication",
-    "ingest_patient",
-    "ingest_vital",
-]

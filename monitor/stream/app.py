@@ -14,8 +14,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -36,16 +35,12 @@ TABLE = "patient-state"
 
 
 @dataclass
-class WorkerStats:
-    """Counters for the worker's own reporting (no patient identifiers)."""
+class StreamClock:
+    """The latest event time this worker has seen, and the wall time when it saw it.
 
-    processed: int = 0
-    duplicates: int = 0
-    redelivered: int = 0
-    alerts: int = 0
-    ticks: int = 0
-    evicted: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
+    Counts live in the Prometheus metrics (``WorkerMetrics``), not here.
+    """
+
     max_event_time: float = 0.0
     max_event_seen_at: float = 0.0
 
@@ -56,7 +51,7 @@ class NmsWorkerApp:
     topics: Topics
     table: Any
     processor: BatchProcessor
-    stats: WorkerStats
+    clock: StreamClock
     kafka: KafkaSettings
     worker: WorkerSettings
     metrics: WorkerMetrics
@@ -68,9 +63,9 @@ class NmsWorkerApp:
         real speed from the data, so ticks do not leap months ahead of the patients' events.
         """
         wall = time.time() if wall_now is None else wall_now
-        if self.stats.max_event_seen_at == 0.0:
+        if self.clock.max_event_seen_at == 0.0:
             return 0.0
-        return self.stats.max_event_time + (wall - self.stats.max_event_seen_at)
+        return self.clock.max_event_time + (wall - self.clock.max_event_seen_at)
 
 
 def credentials(kafka: KafkaSettings) -> Any:
@@ -153,9 +148,9 @@ def create_app(
         use_partitioner=True,
     )
     processor = BatchProcessor(clinical, worker.max_message_bytes, worker.max_future_skew_s)
-    stats = WorkerStats()
+    clock = StreamClock()
     metrics = metrics or WorkerMetrics(CollectorRegistry())
-    nms = NmsWorkerApp(app, topics, table, processor, stats, kafka, worker, metrics)
+    nms = NmsWorkerApp(app, topics, table, processor, clock, kafka, worker, metrics)
 
     async def publish(result: BatchResult, alerts: list[Alert]) -> None:
         futures = []
@@ -206,14 +201,9 @@ def create_app(
             for reason, n in result.rejected.items():
                 metrics.rejected.labels(reason).inc(n)
             metrics.count_alerts(result.alerts)
-            stats.processed += result.processed
-            stats.duplicates += result.duplicates
-            stats.redelivered += result.redelivered
-            stats.alerts += len(result.alerts)
-            stats.rejected.update(result.rejected)
-            if result.max_event_time > stats.max_event_time:
-                stats.max_event_time = result.max_event_time
-                stats.max_event_seen_at = wall
+            if result.max_event_time > clock.max_event_time:
+                clock.max_event_time = result.max_event_time
+                clock.max_event_seen_at = wall
             for reason, n in result.rejected.items():
                 log.info("dead-lettered %d message(s): %s", n, reason)
 
@@ -246,11 +236,8 @@ def create_app(
         for key, data in updates.items():
             if data is None:
                 del table[key]
-                stats.evicted += 1
             else:
                 table[key] = data
-        stats.ticks += 1
-        stats.alerts += len(result.alerts)
         metrics.ticks.inc()
         metrics.patients.set(patients)
         metrics.count_alerts(result.alerts)
