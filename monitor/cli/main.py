@@ -82,6 +82,73 @@ def build_parser() -> argparse.ArgumentParser:
         help="without --follow: stop after this many idle seconds",
     )
 
+    sm = sub.add_parser(
+        "simulate",
+        help="write a seeded ward cohort: DIR/events.ndjson and the ground truth DIR/truth.json",
+        description="Simulate a ward (NMS, atypical NMS, parkinsonism-hyperpyrexia and their "
+        "mimics among quiet patients) as events in the input contract, in arrival order, with the "
+        "ground truth. The same seed gives the same files.",
+    )
+    sm.add_argument("--patients", type=int, default=2000, help="cohort size (default 2000)")
+    sm.add_argument("--days", type=float, default=7.0, help="days per patient (default 7)")
+    sm.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    sm.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    sm.add_argument(
+        "--mix",
+        metavar="COND=FRAC,...",
+        help="condition fractions instead of the default ward mix (see the README)",
+    )
+    sm.add_argument(
+        "--icu-fraction", type=float, default=0.1, help="share of ICU patients (default 0.1)"
+    )
+    sm.add_argument(
+        "--numerics-minutes",
+        type=float,
+        default=5.0,
+        help="ICU monitor numerics interval (default 5; 1 for a stress test)",
+    )
+    sm.add_argument(
+        "--to-kafka",
+        action="store_true",
+        help="then publish the events to the input topics in arrival order, paced by event time",
+    )
+    sm.add_argument(
+        "--speedup",
+        type=float,
+        default=3600.0,
+        metavar="FACTOR",
+        help="with --to-kafka: simulated seconds per real second (default 3600: 1 h per s)",
+    )
+    bootstrap_arg(sm)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="run the engine over a cohort with ground truth and report how it did",
+        description="Run the engine (the same code as replay) over DIR/*.ndjson with the ground "
+        "truth DIR/truth.json, and report sensitivity, false alerts, PPV, lead time, alarm burden "
+        "and utility. Exit 0 when it ran, 2 for unusable input.",
+    )
+    ev.add_argument("dir", metavar="DIR", help="directory with *.ndjson events and truth.json")
+    ev.add_argument("--truth", metavar="FILE", help="ground truth file (default DIR/truth.json)")
+    ev.add_argument("--report", metavar="OUTDIR", help="write report.md and PNG plots here")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument(
+        "--sweep", action="store_true", help="include the threshold sweep (operating curve)"
+    )
+    ev.add_argument(
+        "--timeline",
+        action="append",
+        metavar="PATIENT",
+        help="patient to draw a timeline for (repeatable; default: a few telling ones)",
+    )
+    ev.add_argument(
+        "--order",
+        choices=["event", "file"],
+        default="event",
+        help="event: event-time order as replay (default); file: file order, i.e. arrival "
+        "order for a simulated cohort, as a live worker sees it",
+    )
+
     sc = sub.add_parser("schemas", help="write the JSON Schema files of the contracts")
     sc.add_argument("--out", default="schemas", help="directory (default: schemas)")
     sc.add_argument("--check", action="store_true", help="exit 1 if the files differ")
@@ -108,12 +175,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "send":
             return sc.send_files(settings, args.files, args.speedup, args.single_topic)
         return sc.read_alerts(settings, args.follow, args.pretty, args.idle)
+    if args.command == "simulate":
+        return _simulate(args)
+    if args.command == "evaluate":
+        from monitor.cli.evaluate import run_evaluate
+        from monitor.settings import load_settings
+
+        return run_evaluate(
+            args.dir,
+            load_settings().clinical,
+            args.truth,
+            args.report,
+            args.json,
+            args.sweep,
+            args.timeline,
+            args.order,
+        )
     if args.command == "schemas":
         from monitor.cli.schemas import run_schemas
 
         return run_schemas(args.out, args.check)
     parser.error(f"unknown command {args.command}")
     return 2  # pragma: no cover - parser.error exits
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from monitor.cli.simulate import run_simulate
+
+    code = run_simulate(
+        args.patients,
+        args.days,
+        args.seed,
+        args.out,
+        args.mix,
+        args.icu_fraction,
+        args.numerics_minutes,
+    )
+    if code or not args.to_kafka:
+        return code
+    from monitor.cli import stream_cmds as sc
+    from monitor.settings import load_settings
+
+    if args.speedup <= 0:
+        print("nms-monitor simulate: --speedup must be > 0", file=sys.stderr)
+        return 2
+    settings = sc.with_bootstrap(load_settings(), args.bootstrap)
+    events = f"{args.out.rstrip('/')}/events.ndjson"
+    return sc.send_files(settings, [events], args.speedup, arrival_order=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -83,11 +84,14 @@ def send_files(
     speedup: float | None = None,
     single_topic: bool = False,
     stop: threading.Event | None = None,
+    arrival_order: bool = False,
 ) -> int:
     """Validate every line, then publish the valid ones (key = patient_id) to the topic of their
     kind, or all to ``<prefix>.events`` with ``single_topic`` (which keeps each patient's file
     order). With ``speedup`` events are sent in event-time order, paced at that many times real
-    time, as a live feed would deliver them."""
+    time, as a live feed would deliver them. With ``arrival_order`` (a simulated cohort, whose file
+    is in arrival order) the file order is kept and pacing follows the latest event time sent, so
+    late lab results arrive late, as they would from a laboratory system."""
     from monitor.stream.kafka_io import producer  # noqa: PLC0415
 
     if not has_brokers(settings, "send"):
@@ -112,31 +116,41 @@ def send_files(
                 valid.append((event.time.timestamp(), topic, event.patient_id.encode(), line))
     finally:
         close_inputs(opened)
-    if speedup:
+    if speedup and not arrival_order:
         valid.sort(key=lambda v: v[0])
     prod = producer(settings.kafka)
     sent = 0
     try:
-        futures = []
+        futures: list[Any] = []
         start_wall = time.monotonic()
         first = valid[0][0] if valid else 0.0
+        clock = first
         for t, topic, key, value in valid:
             if stop is not None and stop.is_set():
                 break
+            clock = max(clock, t)
             if speedup:
-                delay = start_wall + (t - first) / speedup - time.monotonic()
+                delay = start_wall + (clock - first) / speedup - time.monotonic()
                 if delay > 0:
                     prod.flush()
                     time.sleep(delay)
             futures.append(prod.send(topic, key=key, value=value))
             sent += 1
-        prod.flush()
-        for f in futures:
-            f.get(timeout=30)
+            if len(futures) >= 10_000:  # bounded memory for cohorts of millions of events
+                _settle(prod, futures)
+        _settle(prod, futures)
     finally:
         prod.close()
     print(f"send: {sent} events sent, {bad} lines rejected", file=sys.stderr)
     return 0
+
+
+def _settle(prod: Any, futures: list[Any]) -> None:
+    """Flush and raise the first delivery error, if any."""
+    prod.flush()
+    for f in futures:
+        f.get(timeout=30)
+    futures.clear()
 
 
 def read_alerts(settings: Settings, follow: bool, pretty: bool, idle_s: float = 2.0) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.engine.state import PatientState
+from monitor.engine.state import Dose, PatientState
 from monitor.knowledge.drugs import ANTAGONIST_CLASSES, ANTIPSYCHOTIC_CLASSES, HIGH_POTENCY
 from monitor.knowledge.thresholds import HOUR, ClinicalSettings
 
@@ -96,18 +96,33 @@ def withdrawn_dopaminergics(
             if not restarted and rec.discontinued_eid is not None:
                 out.append(Withdrawal(name, stop, "discontinued", rec.discontinued_eid))
                 continue
-        if len(given) >= 2:
-            prev, last = given[-2], given[-1]
-            if (
-                prev[1] is not None
-                and last[1] is not None
-                and prev[1] > 0
-                and last[1] <= cfg.dopaminergic_dose_cut_fraction * prev[1]
-                and now - window <= last[0] <= now
-            ):
-                out.append(Withdrawal(name, last[0], "dose_cut", last[4]))
+        cut = _dose_cut(given, cfg.dopaminergic_dose_cut_fraction)
+        if cut is not None and now - window <= cut[0] <= now:
+            out.append(Withdrawal(name, cut[0], "dose_cut", cut[4]))
     out.sort(key=lambda w: w.drug)
     return out
+
+
+def _dose_cut(given: list[Dose], fraction: float) -> Dose | None:
+    """The latest dose that cut the previous one to <= ``fraction`` of it, unless a later dose
+    restored more than that fraction of the level before the cut. A sustained cut (100 mg, then
+    25 mg every dose after) stays a withdrawal for the whole window, not only until the next
+    reduced dose."""
+    cut: Dose | None = None
+    level = 0.0
+    prev: float | None = None
+    for d in given:
+        amount = d[1]
+        if amount is None:
+            continue
+        if cut is not None and amount > fraction * level:
+            cut = None
+        if prev is not None and prev > 0 and amount <= fraction * prev:
+            if cut is None:
+                level = prev
+            cut = d
+        prev = amount
+    return cut
 
 
 def risk_factors(

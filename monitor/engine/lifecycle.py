@@ -43,7 +43,10 @@ def _publish(
     ev: Evaluation | None,
     cfg: ClinicalSettings,
 ) -> Alert:
-    ex = explain(state, p.time, cfg)
+    # Explain what the evaluation that decided saw: the state may already hold events newer than
+    # a transition that fell due earlier (de-escalation, resolution), and the latest charting
+    # is kept per sign, so explaining at the due time would depend on arrival order.
+    ex = explain(state, ev.now if ev is not None else p.time, cfg)
     out = build_alert(state, alert, p.transition, p.time, ex, cfg, p.status, p.reason)
     if ev is not None:
         alert.met_mask, alert.differential, alert.drugs = ev.met_mask, ev.differential, ev.drugs

@@ -3,6 +3,7 @@ tick timer ending a snooze with no new event."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ import orjson
 from monitor.stream.broker import EmbeddedBroker, free_port
 from monitor.stream.kafka_io import ensure_topics
 from monitor.stream.settings import KafkaSettings
+from monitor.stream.topics import Topics
 from tests.integration.harness import (
     ROOT,
     WARD,
@@ -132,3 +134,43 @@ def _epoch(iso: str) -> float:
     import datetime as dt  # noqa: PLC0415
 
     return dt.datetime.fromisoformat(iso).timestamp()
+
+
+def test_simulate_to_kafka_publishes_in_arrival_order_paced(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """A 1-day cohort at 40,000 x real time: every event on its kind's topic, in the file's
+    (arrival) order per topic and patient, and paced: about 2 s, not as fast as possible."""
+    ensure_topics(KafkaSettings(bootstrap=broker.bootstrap))
+    started = time.monotonic()
+    done = subprocess.run(
+        [*CLI, "simulate", "--patients", "3", "--days", "1", "--seed", "5", "--out", str(tmp_path),
+         "--to-kafka", "--speedup", "40000", "--bootstrap", broker.bootstrap],
+        capture_output=True, text=True, timeout=180, check=False, cwd=ROOT,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    lines = (tmp_path / "events.ndjson").read_bytes().splitlines()
+    assert f"send: {len(lines)} events sent, 0 lines rejected" in done.stderr
+    times = [orjson.loads(x)["time"] for x in lines]
+    span = (dt_parse(max(times)) - dt_parse(min(times))) / 40000
+    assert elapsed >= 0.8 * span, (elapsed, span)
+    expected: dict[tuple[str, str], list[str]] = {}
+    for x in lines:
+        o = orjson.loads(x)
+        expected.setdefault((o["kind"], o["patient_id"]), []).append(o["event_id"])
+    got: dict[tuple[str, str], list[str]] = {}
+    for kind in ("vital", "lab", "medication", "assessment", "patient"):
+        reader = TopicReader(broker.bootstrap, Topics("nms").for_kind(kind))
+        want = sum(len(v) for (k, _), v in expected.items() if k == kind)
+        try:
+            wait_for(lambda r=reader, n=want: len(r.poll()) >= n, 60, f"{kind} events")
+            for o in reader.values():
+                got.setdefault((kind, o["patient_id"]), []).append(o["event_id"])
+        finally:
+            reader.close()
+    assert got == expected
+
+
+def dt_parse(value: str) -> float:
+    return dt.datetime.fromisoformat(value).timestamp()

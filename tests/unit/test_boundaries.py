@@ -227,6 +227,22 @@ def test_dopaminergic_dose_cut(dose: float, met: bool) -> None:
     assert findings_at(evs, 9)["exposure"].met is met
 
 
+def test_sustained_dopaminergic_dose_cut_counts_for_72h() -> None:
+    """Found by the ward simulator: 100 mg, then 25 mg at every later dose is one withdrawal
+    that lasts 72 h from the cut, not only until the next reduced dose."""
+    evs = [med(0, "levodopa", dose=100), *[med(h, "levodopa", dose=25) for h in range(6, 90, 6)]]
+    assert findings_at(evs, 30)["exposure"].met
+    assert findings_at(evs, 78)["exposure"].met
+    assert not findings_at(evs, 78.1)["exposure"].met
+    # Restoring more than half the earlier level ends the withdrawal.
+    restored = [
+        med(0, "levodopa", dose=100),
+        med(6, "levodopa", dose=25),
+        med(12, "levodopa", dose=75),
+    ]
+    assert not findings_at(restored, 13)["exposure"].met
+
+
 def test_no_exposure_for_unrelated_drugs() -> None:
     evs = [med(0, "paracetamol"), med(0, "sertraline"), med(1, "ceftriaxone")]
     assert not findings_at(evs, 2)["exposure"].met
