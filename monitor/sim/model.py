@@ -11,35 +11,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import get_args
+
+from monitor.contracts.events import AssessmentCode
 
 HOUR = 3600.0
 DAY = 24 * HOUR
 INF = math.inf
 
-# Sign courses a plan may carry. The first group is charted by nurses as present/absent;
-# the second changes vital signs or labs.
-CHARTED_SIGNS = (
-    "rigidity",
-    "mental_status",
-    "diaphoresis",
-    "incontinence",
-    "tremor",
-    "clonus",
-    "hyperreflexia",
-)
-COURSES = (
-    *CHARTED_SIGNS,
-    "fever",
-    "tachycardia",
-    "tachypnoea",
-    "hypertension",
-    "hypotension",
-    "bp_lability",
-    "leukocytosis",
-)
+# Nurse-charted present/absent signs (the contract's assessment codes but GCS and the work-up).
+CHARTED_SIGNS = tuple(c for c in get_args(AssessmentCode) if c not in ("gcs", "negative_workup"))
 AUTONOMIC = ("tachycardia", "tachypnoea", "hypertension", "bp_lability", "diaphoresis")
-# The IEC features whose onset the ground truth records (clinical-reference section 1).
-CORE_FEATURES = ("mental_status", "rigidity", "fever", "autonomic", "ck")
 
 
 @dataclass(frozen=True, slots=True)
