@@ -2,10 +2,15 @@
 
 The agent only decodes, loads state, calls the engine (through :class:`BatchProcessor`), publishes
 and saves. Delivery is at-least-once: alert transitions and dead letters are sent and
-acknowledged by the broker before the new states are written to the table's changelog, and both
-before the input offsets are committed. A crash in between replays the inputs; the engine drops
-events it has already applied (their ids are in the state) and regenerates any transition whose
-state was not saved, with the same deterministic ``transition_id``.
+acknowledged by the broker before the new states are saved (to the :class:`StateStore`, which
+reaches the table's changelog in bulk), and every saved state is in the changelog before the
+input offsets are committed. A crash in between replays the inputs; the stored offsets skip what
+the restored state already holds, and any transition whose state was not saved is regenerated
+with the same deterministic ``transition_id``.
+
+The agent and the tick both read, step and save patient states with awaits (publishing) in
+between; one lock makes each read-publish-save atomic, so neither can overwrite the other's newer
+state. The tick takes it a few patients at a time, so batches never wait behind a whole ward.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
 from prometheus_client import CollectorRegistry
 
 from monitor.contracts.alerts import Alert
@@ -28,10 +32,12 @@ from monitor.stream.deadletter import Inbound
 from monitor.stream.metrics import WorkerMetrics
 from monitor.stream.processor import BatchProcessor, BatchResult
 from monitor.stream.settings import KafkaSettings, WorkerSettings
+from monitor.stream.statestore import StateStore
 from monitor.stream.topics import Topics
 
 log = logging.getLogger(__name__)
 TABLE = "patient-state"
+TICK_CHUNK = 50  # patients per tick step: about 10 ms of work before batches get a turn
 
 
 @dataclass
@@ -50,6 +56,7 @@ class NmsWorkerApp:
     app: faust.App
     topics: Topics
     table: Any
+    store: StateStore
     processor: BatchProcessor
     clock: StreamClock
     kafka: KafkaSettings
@@ -86,11 +93,6 @@ def credentials(kafka: KafkaSettings) -> Any:
     if context is not None:
         return faust.SSLCredentials(context)
     return None
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition a key lands on with the Java/aiokafka default (murmur2) partitioner."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def create_app(
@@ -150,7 +152,10 @@ def create_app(
     processor = BatchProcessor(clinical, worker.max_message_bytes, worker.max_future_skew_s)
     clock = StreamClock()
     metrics = metrics or WorkerMetrics(CollectorRegistry())
-    nms = NmsWorkerApp(app, topics, table, processor, clock, kafka, worker, metrics)
+    store = StateStore(table, kafka.partitions)
+    nms = NmsWorkerApp(app, topics, table, store, processor, clock, kafka, worker, metrics)
+    state_lock = asyncio.Lock()
+    flush_lock = asyncio.Lock()
 
     async def publish(result: BatchResult, alerts: list[Alert]) -> None:
         futures = []
@@ -174,9 +179,47 @@ def create_app(
         if futures:
             await asyncio.gather(*futures)  # acknowledged before any state is saved
 
+    def owned() -> set[int]:
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in topics.inputs}
+
+    async def flush_states() -> bool:
+        """Write every pending state to the table and wait for the broker to have them.
+
+        False when some were dropped (their partition is being reassigned): the caller must not
+        commit input offsets then, so the partition's new owner replays those messages.
+        """
+        async with flush_lock:
+            snapshot = store.take()
+            if not snapshot:
+                return True
+            started = time.perf_counter()
+            if app.rebalancing:
+                written, dropped = 0, len(snapshot)
+            else:
+                written, dropped, touched = store.write(snapshot, owned())
+                await app.producer.flush()
+                store.write_markers(touched)
+                await app.producer.flush()
+            metrics.states.labels("written").inc(written)
+            metrics.states.labels("dropped").inc(dropped)
+            metrics.flush_seconds.observe(time.perf_counter() - started)
+            return dropped == 0
+
+    # Called by the transport's consumer before it commits offsets (see monitor.stream.transport).
+    app.nms_before_commit = flush_states  # type: ignore[attr-defined]
+
+    async def forget_pending(*_: Any, **__: Any) -> None:
+        """At a rebalance, states not yet flushed are dropped: no offsets were committed since,
+        so each partition's next owner replays those messages from its changelog state. Kept,
+        such a state could later overwrite newer writes of another worker."""
+        dropped = len(store.take())
+        metrics.states.labels("dropped").inc(dropped)
+
+    app.on_partitions_revoked.connect(forget_pending)
+    app.on_partitions_assigned.connect(forget_pending)
+
     def load(pid: str) -> bytes | None:
-        value = table.get(pid.encode())
-        return bytes(value) if value is not None else None
+        return store.get(pid.encode())
 
     @app.agent(inputs, name="nms-engine")
     async def engine(stream: Any) -> None:
@@ -185,11 +228,14 @@ def create_app(
                 Inbound(e.value, e.key, e.message.topic, e.message.partition, e.message.offset)
                 for e in events
             ]
-            wall = time.time()
-            result = processor.process(batch, load, wall)
-            await publish(result, result.alerts)
-            for pid, data in result.states.items():
-                table[pid.encode()] = data
+            async with state_lock:
+                wall = time.time()
+                result = processor.process(batch, load, wall)
+                await publish(result, result.alerts)
+                for pid, data in result.states.items():
+                    store.put(pid.encode(), data)
+            # Only now does take_events acknowledge the batch, so a commit never covers a
+            # message whose state is not in the store.
             done = time.time()
             metrics.batch_seconds.observe(done - wall)
             oldest = min((e.message.timestamp for e in events), default=done)
@@ -207,39 +253,40 @@ def create_app(
             for reason, n in result.rejected.items():
                 log.info("dead-lettered %d message(s): %s", n, reason)
 
+    async def tick_some(keys: list[bytes], now: float) -> list[Alert]:
+        async with state_lock:
+            alerts: list[Alert] = []
+            updates: dict[bytes, bytes | None] = {}
+            for key in keys:
+                saved = store.get(key)
+                if saved is None:
+                    continue
+                found, data, evict = processor.tick(key.decode(), saved, now)
+                alerts.extend(found)
+                if evict or data is not None:
+                    updates[key] = None if evict else data
+            await publish(BatchResult(), alerts)
+            for key, value in updates.items():
+                store.put(key, value)
+        return alerts
+
     # faust's timer decorator is untyped; the function itself is fully typed.
     @app.timer(interval=worker.tick_interval_s, name="nms-tick")  # type: ignore[untyped-decorator]
     async def tick() -> None:
         now = nms.stream_now()
-        if now <= 0:
+        if now <= 0 or app.rebalancing:
             return
-        active = {
-            tp.partition for tp in app.assignor.assigned_actives() if tp.topic in topics.inputs
-        }
-        result = BatchResult()
-        updates: dict[bytes, bytes | None] = {}
-        patients = 0
-        for key in list(table.keys()):
-            if partition_of(key, kafka.partitions) not in active:
-                continue  # another worker owns this patient now
-            patients += 1
-            saved = table.get(key)
-            if saved is None:
-                continue
-            alerts, data, evict = processor.tick(key.decode(), bytes(saved), now)
-            result.alerts.extend(alerts)
-            if evict:
-                updates[key] = None
-            elif data is not None:
-                updates[key] = data
-        await publish(result, result.alerts)
-        for key, data in updates.items():
-            if data is None:
-                del table[key]
-            else:
-                table[key] = data
+        keys = store.keys(owned())  # patients of this worker's active partitions only
+        for start in range(0, len(keys), TICK_CHUNK):
+            metrics.count_alerts(await tick_some(keys[start : start + TICK_CHUNK], now))
+            await asyncio.sleep(0)  # waiting batches go first
         metrics.ticks.inc()
-        metrics.patients.set(patients)
-        metrics.count_alerts(result.alerts)
+        metrics.patients.set(len(keys))
+
+    @app.timer(interval=kafka.commit_interval_s, name="nms-flush")  # type: ignore[untyped-decorator]
+    async def flush() -> None:
+        # States changed by ticks alone (no new input, so no commit) still reach the changelog.
+        if store.pending:
+            await flush_states()
 
     return nms

@@ -42,6 +42,16 @@ class WorkerMetrics:
             registry=registry,
         )  # fmt: skip
         self.ticks = Counter("nms_ticks_total", "Timer ticks run.", registry=registry)
+        self.states = Counter(
+            "nms_state_writes_total",
+            "Patient states flushed to the table (written) or dropped because their partition "
+            "was being reassigned (dropped; replayed by the new owner).",
+            ["outcome"], registry=registry,
+        )  # fmt: skip
+        self.flush_seconds = Histogram(
+            "nms_state_flush_seconds", "Time to write pending states and have the broker ack them.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=registry,
+        )  # fmt: skip
 
     def count_alerts(self, alerts: list[Alert]) -> None:
         for a in alerts:

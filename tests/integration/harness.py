@@ -45,7 +45,6 @@ class WorkerProcess:
         self.env = {
             **os.environ,
             "NMS_KAFKA_BOOTSTRAP": bootstrap,
-            "NMS_KAFKA_PRODUCER_MAX_BATCH_BYTES": "1",  # broker-notes defect 3 workaround
             "NMS_WORKER_DATA_DIR": str(data_dir),
             "NMS_WORKER_TICK_INTERVAL_S": "3600",
             "NMS_WORKER_METRICS_PORT": str(self.metrics_port),

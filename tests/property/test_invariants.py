@@ -51,6 +51,15 @@ def final(events: list[Event], story: Story) -> tuple[PatientState, list[Alert]]
     return state, out
 
 
+def settled(events: list[Event], story: Story) -> list[Alert]:
+    """The transitions of :func:`final`, then one more tick once an ``updated`` held back by the
+    update spacing rule is due: a change in the last hour of one order may still be waiting for
+    its slot (it is published, not lost), so the last content is compared after that."""
+    state, out = final(events, story)
+    later = epoch(story.hours) + CFG.update_min_interval_minutes * 60.0
+    return out + tick(state, later, CFG)
+
+
 def content(a: Alert) -> tuple[object, ...]:
     return (
         a.status,
@@ -84,8 +93,8 @@ def test_order_gives_the_same_alerts_for_accumulating_signs(
     story: Story, seed: int, delay: float
 ) -> None:
     events = sorted(build(story), key=lambda e: e.time)
-    _, a1 = final(events, story)
-    _, a2 = final(arrival_order(events, delay, seed), story)
+    a1 = settled(events, story)
+    a2 = settled(arrival_order(events, delay, seed), story)
     assert top(a1) == top(a2)
     assert [a.alert_id for a in a1[:1]] == [a.alert_id for a in a2[:1]]
     if a1:

@@ -14,10 +14,10 @@ from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 from monitor.engine import loads_state
 from monitor.knowledge.thresholds import ClinicalSettings
 from monitor.stream import processor as processor_module
-from monitor.stream.app import partition_of
 from monitor.stream.deadletter import Inbound
 from monitor.stream.processor import BatchProcessor
 from monitor.stream.settings import KafkaSettings
+from monitor.stream.statestore import partition_of
 from monitor.stream.stored import unpack
 from monitor.stream.topics import Topics
 from tests.builders import at
