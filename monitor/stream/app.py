@@ -1,16 +1,18 @@
 """The Faust app factory: topics, the patient-state table, the processing agent and the tick timer.
 
 The agent only decodes, loads state, calls the engine (through :class:`BatchProcessor`), publishes
-and saves. Delivery is at-least-once: alert transitions and dead letters are sent and
-acknowledged by the broker before the new states are saved (to the :class:`StateStore`, which
-reaches the table's changelog in bulk), and every saved state is in the changelog before the
-input offsets are committed. A crash in between replays the inputs; the stored offsets skip what
-the restored state already holds, and any transition whose state was not saved is regenerated
-with the same deterministic ``transition_id``.
+and saves. Delivery is at-least-once: a state reaches the changelog only after the broker has
+acknowledged every alert transition and dead letter sent before it was saved, and every input's
+state is in the changelog before the input's offset is committed. A crash in between replays the
+inputs; the stored offsets skip what the restored state already holds, and any transition whose
+state was not written is regenerated with the same deterministic ``transition_id``.
 
-The agent and the tick both read, step and save patient states with awaits (publishing) in
-between; one lock makes each read-publish-save atomic, so neither can overwrite the other's newer
-state. The tick takes it a few patients at a time, so batches never wait behind a whole ward.
+The agent and the tick both read, step, send and save patient states; one lock makes each
+read-send-save atomic, so neither can overwrite the other's newer state. The lock covers handing
+the messages to the producer, not waiting for the broker's acknowledgement: that wait happens
+outside it (and again in the flush, before any state is written), so a batch never waits for
+the tick's round trips or the tick for a batch's. The tick takes the lock a few patients at a
+time, so batches never wait behind a whole ward.
 """
 
 from __future__ import annotations
@@ -30,14 +32,23 @@ from monitor.knowledge.thresholds import ClinicalSettings
 from monitor.stream import transport
 from monitor.stream.deadletter import Inbound
 from monitor.stream.metrics import WorkerMetrics
-from monitor.stream.processor import BatchProcessor, BatchResult
+from monitor.stream.processor import BatchProcessor, BatchResult, TickResult
 from monitor.stream.settings import KafkaSettings, WorkerSettings
 from monitor.stream.statestore import StateStore
 from monitor.stream.topics import Topics
 
 log = logging.getLogger(__name__)
 TABLE = "patient-state"
-TICK_CHUNK = 50  # patients per tick step: about 10 ms of work before batches get a turn
+# The tick works in slices: at most this long before it pauses, and pauses this long. Ticking
+# a ward of 1,000 patients is 150-300 ms of CPU; run in one go, or paused only with sleep(0),
+# it left the consumer one fetch step per slice (its fetches cross to the consumer thread and
+# back), and probes waited up to 400 ms for the tick to end.
+TICK_SLICE_S = 0.005
+TICK_PAUSE_S = 0.005
+# States per produce round trip in a flush. One producer carries states and alerts, and a single
+# broker connection has one request in flight: a 2.5 MB flush sent at once held back alert
+# transitions sent during it by up to 300 ms on the embedded broker.
+FLUSH_CHUNK_BYTES = 128 * 1024
 
 
 @dataclass
@@ -153,31 +164,69 @@ def create_app(
     clock = StreamClock()
     metrics = metrics or WorkerMetrics(CollectorRegistry())
     store = StateStore(table, kafka.partitions)
+    # The futures of the table's changelog sends, so a flush can wait for the broker's ack of
+    # each one. Faust's producer.flush() is not enough: its buffer flush gives up after 100 ms
+    # without a send, and returns with records still queued; a commit after that, then a
+    # SIGKILL, lost input (the SIGKILL test saw escalations published late, ~1 run in 4).
+    changelog_sends: list[asyncio.Future[Any]] = []
+    send_changelog = table.send_changelog
+
+    def tracked_send_changelog(*args: Any, **kwargs: Any) -> Any:
+        future = send_changelog(*args, **kwargs)
+        changelog_sends.append(future)
+        return future
+
+    table.send_changelog = tracked_send_changelog  # type: ignore[method-assign]
     nms = NmsWorkerApp(app, topics, table, store, processor, clock, kafka, worker, metrics)
     state_lock = asyncio.Lock()
     flush_lock = asyncio.Lock()
 
-    async def publish(result: BatchResult, alerts: list[Alert]) -> None:
-        futures = []
+    unacked: set[asyncio.Future[Any]] = set()  # sent, not yet acknowledged by the broker
+    undelivered: list[BaseException] = []  # sends that failed: no state may be written after
+
+    def settled(future: asyncio.Future[Any]) -> None:
+        unacked.discard(future)
+        if future.cancelled():
+            undelivered.append(asyncio.CancelledError())
+        elif (exc := future.exception()) is not None:
+            undelivered.append(exc)
+
+    async def send(result: BatchResult, alerts: list[Alert]) -> list[asyncio.Future[Any]]:
+        """Hand transitions and dead letters to the producer; the futures resolve on the ack."""
+        futures: list[asyncio.Future[Any]] = []
         for a in alerts:
-            futures.append(
-                await alerts_topic.send(
-                    key=a.patient_id.encode(),
-                    value=a.model_dump_json().encode(),
-                    headers={
-                        "transition_id": a.transition_id.encode(),
-                        "transition": a.transition.encode(),
-                    },
-                )
+            sending = await alerts_topic.send(
+                key=a.patient_id.encode(),
+                value=a.model_dump_json().encode(),
+                headers={
+                    "transition_id": a.transition_id.encode(),
+                    "transition": a.transition.encode(),
+                },
             )
+            futures.append(asyncio.ensure_future(sending))
         for d in result.dead:
-            futures.append(
-                await dead_topic.send(
-                    key=d.key, value=d.value, headers={"reason": d.reason.encode()}
-                )
+            sending = await dead_topic.send(
+                key=d.key, value=d.value, headers={"reason": d.reason.encode()}
             )
-        if futures:
-            await asyncio.gather(*futures)  # acknowledged before any state is saved
+            futures.append(asyncio.ensure_future(sending))
+        unacked.update(futures)
+        for f in futures:
+            f.add_done_callback(settled)
+        return futures
+
+    async def acknowledged() -> None:
+        """Wait until the broker has acknowledged every changelog record sent so far."""
+        sends = changelog_sends[:]
+        del changelog_sends[:]
+        await asyncio.gather(*sends)
+
+    async def stop(what: str, exc: BaseException) -> bool:
+        """A send failed: stop the worker rather than commit past it. Its supervisor restarts
+        it, and the input since the last commit is replayed."""
+        log.error("%s could not be delivered; stopping: %s", what, type(exc).__name__)
+        store.forget()
+        await app.crash(exc)
+        return False
 
     def owned() -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in topics.inputs}
@@ -193,13 +242,29 @@ def create_app(
             if not snapshot:
                 return True
             started = time.perf_counter()
-            if app.rebalancing:
-                written, dropped = 0, len(snapshot)
-            else:
-                written, dropped, touched = store.write(snapshot, owned())
-                await app.producer.flush()
-                store.write_markers(touched)
-                await app.producer.flush()
+            # Every transition sent before these states were saved, acknowledged first. If one
+            # failed, the states behind it must never be written.
+            await asyncio.gather(*unacked, return_exceptions=True)
+            if undelivered:
+                return await stop("a transition", undelivered[0])
+            written = dropped = 0
+            touched: set[int] = set()
+            try:
+                for part in store.chunks(snapshot, FLUSH_CHUNK_BYTES):
+                    if app.rebalancing:
+                        dropped += len(part)
+                        continue
+                    n, lost, parts = store.write(part, owned())
+                    written, dropped = written + n, dropped + lost
+                    touched |= parts
+                    # One chunk on the wire at a time: alert transitions sent meanwhile wait
+                    # for at most this much state ahead of them, not for the whole flush.
+                    await acknowledged()
+                if touched:
+                    store.write_markers(touched)
+                    await acknowledged()
+            except Exception as exc:  # the broker refused or lost a state: never commit
+                return await stop("a state", exc)
             metrics.states.labels("written").inc(written)
             metrics.states.labels("dropped").inc(dropped)
             metrics.flush_seconds.observe(time.perf_counter() - started)
@@ -212,8 +277,7 @@ def create_app(
         """At a rebalance, states not yet flushed are dropped: no offsets were committed since,
         so each partition's next owner replays those messages from its changelog state. Kept,
         such a state could later overwrite newer writes of another worker."""
-        dropped = len(store.take())
-        metrics.states.labels("dropped").inc(dropped)
+        metrics.states.labels("dropped").inc(store.forget())
 
     app.on_partitions_revoked.connect(forget_pending)
     app.on_partitions_assigned.connect(forget_pending)
@@ -230,10 +294,14 @@ def create_app(
             ]
             async with state_lock:
                 wall = time.time()
+                generation = store.generation
                 result = processor.process(batch, load, wall)
-                await publish(result, result.alerts)
-                for pid, data in result.states.items():
-                    store.put(pid.encode(), data)
+                sent = await send(result, result.alerts)
+                if store.generation == generation:  # else a rebalance began: replayed later
+                    for pid, data in result.states.items():
+                        store.put(pid.encode(), data)
+            if sent:
+                await asyncio.gather(*sent)  # a failed send crashes this agent (Faust restarts it)
             # Only now does take_events acknowledge the batch, so a commit never covers a
             # message whose state is not in the store.
             done = time.time()
@@ -253,22 +321,32 @@ def create_app(
             for reason, n in result.rejected.items():
                 log.info("dead-lettered %d message(s): %s", n, reason)
 
-    async def tick_some(keys: list[bytes], now: float) -> list[Alert]:
+    async def tick_slice(keys: list[bytes], start: int, now: float) -> tuple[int, list[Alert]]:
+        """Tick patients from ``keys[start]`` on for one slice; returns where to go on from."""
+        sent: list[asyncio.Future[Any]] = []
         async with state_lock:
             alerts: list[Alert] = []
-            updates: dict[bytes, bytes | None] = {}
-            for key in keys:
+            updates: list[tuple[bytes, TickResult]] = []
+            generation = store.generation
+            deadline = time.perf_counter() + TICK_SLICE_S
+            i = start
+            while i < len(keys) and (i == start or time.perf_counter() < deadline):
+                key = keys[i]
+                i += 1
                 saved = store.get(key)
                 if saved is None:
                     continue
-                found, data, evict = processor.tick(key.decode(), saved, now)
-                alerts.extend(found)
-                if evict or data is not None:
-                    updates[key] = None if evict else data
-            await publish(BatchResult(), alerts)
-            for key, value in updates.items():
-                store.put(key, value)
-        return alerts
+                result = processor.tick(key.decode(), saved, now)
+                alerts.extend(result.alerts)
+                if result.evict or result.data is not None:
+                    updates.append((key, result))
+            sent = await send(BatchResult(), alerts)
+            if store.generation == generation:
+                for key, result in updates:
+                    store.put(key, None if result.evict else result.data, result.durable)
+        if sent:
+            await asyncio.gather(*sent)
+        return i, alerts
 
     # faust's timer decorator is untyped; the function itself is fully typed.
     @app.timer(interval=worker.tick_interval_s, name="nms-tick")  # type: ignore[untyped-decorator]
@@ -277,16 +355,18 @@ def create_app(
         if now <= 0 or app.rebalancing:
             return
         keys = store.keys(owned())  # patients of this worker's active partitions only
-        for start in range(0, len(keys), TICK_CHUNK):
-            metrics.count_alerts(await tick_some(keys[start : start + TICK_CHUNK], now))
-            await asyncio.sleep(0)  # waiting batches go first
+        done = 0
+        while done < len(keys) and not app.rebalancing:
+            done, alerts = await tick_slice(keys, done, now)
+            metrics.count_alerts(alerts)
+            await asyncio.sleep(TICK_PAUSE_S)  # fetches and batches go on in between
         metrics.ticks.inc()
         metrics.patients.set(len(keys))
 
     @app.timer(interval=kafka.commit_interval_s, name="nms-flush")  # type: ignore[untyped-decorator]
     async def flush() -> None:
         # States changed by ticks alone (no new input, so no commit) still reach the changelog.
-        if store.pending:
+        if store.dirty:
             await flush_states()
 
     return nms

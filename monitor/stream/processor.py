@@ -185,8 +185,8 @@ class BatchProcessor:
             state = step(state, event, self.cfg).state
         return state
 
-    def tick(self, pid: str, saved: bytes, now: float) -> tuple[list[Alert], bytes | None, bool]:
-        """Time passes for one patient: (transitions, new value or None if unchanged, evict?).
+    def tick(self, pid: str, saved: bytes, now: float) -> TickResult:
+        """Time passes for one patient: transitions, the new value if changed, eviction.
 
         Without an open alert and with every event evaluated, the passing of time can only
         remove evidence, never raise an alert: such a patient needs only the eviction check,
@@ -199,13 +199,41 @@ class BatchProcessor:
             offsets, state_bytes = unpack(saved)
             state = loads_state(state_bytes)
         if state.alert is None and not state.dirty:
-            return [], None, is_evictable(state, now, self.cfg)
+            return TickResult([], None, is_evictable(state, now, self.cfg), False)
         self.live.pop(pid, None)  # mutated below: back in the cache only with its new bytes
+        evaluated_until = state.last_eval
         alerts = engine_tick(state, now, self.cfg)
         if is_evictable(state, now, self.cfg):
             self.live.pop(pid, None)
-            return alerts, None, True
+            return TickResult(alerts, None, True, True)
         data = pack(offsets, dumps_state(state))
         if self.live_limit > 0:
             self.live[pid] = (data, state, offsets)
-        return alerts, (data if data != saved else None), False
+        if data == saved:
+            return TickResult(alerts, None, False, False)
+        durable = bool(alerts) or not _only_clock_moved(state, offsets, saved, evaluated_until)
+        return TickResult(alerts, data, False, durable)
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    alerts: list[Alert]
+    data: bytes | None  # the new stored value; None when unchanged or evicted
+    evict: bool
+    # False when only the evaluation clock moved. A patient with an open alert is re-evaluated
+    # at every tick, which changes nothing but that clock most of the time; the worker keeps
+    # such a value without writing it to the changelog. Lost in a crash, it is as if that
+    # tick came later: the next owner's tick evaluates again and finds the same.
+    durable: bool
+
+
+def _only_clock_moved(
+    state: PatientState, offsets: dict[str, int], saved: bytes, evaluated_until: float | None
+) -> bool:
+    """True when ``state`` differs from ``saved`` in nothing but its last evaluation time."""
+    moved = state.last_eval
+    state.last_eval = evaluated_until
+    try:
+        return pack(offsets, dumps_state(state)) == saved
+    finally:
+        state.last_eval = moved

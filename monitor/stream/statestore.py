@@ -53,36 +53,77 @@ class StateStore:
     def __init__(self, table: MutableMapping[bytes, Any], partitions: int) -> None:
         self.table = table
         self.partitions = partitions
-        # key -> newest stored value not yet written to the table; None = delete (evicted)
-        self.pending: dict[bytes, bytes | None] = {}
+        # key -> newest value where it differs from (or is not yet in) the table; None = deleted.
+        # A flush takes the dirty keys' values and writes them a chunk at a time, awaiting the
+        # broker in between; reads in the meantime must still see them, so they stay here
+        # until written.
+        self.latest: dict[bytes, bytes | None] = {}
+        self.dirty: set[bytes] = set()  # keys whose latest value must reach the table
         self.markers = marker_keys(partitions)
         self.flushes = 0
+        self.generation = 0  # advanced by every forget: a value computed before it is stale
 
     def get(self, key: bytes) -> bytes | None:
-        if key in self.pending:
-            return self.pending[key]
+        if key in self.latest:
+            return self.latest[key]
         value = self.table.get(key)
         return bytes(value) if value is not None else None
 
-    def put(self, key: bytes, value: bytes | None) -> None:
-        self.pending[key] = value
+    def put(self, key: bytes, value: bytes | None, durable: bool = True) -> None:
+        """Save a patient's newest value; ``durable=False`` keeps it readable without writing it.
+
+        A non-durable value is one whose loss after a crash is harmless (the tick's advance of
+        the evaluation clock alone: the next owner evaluates again when it ticks). It reaches
+        the table only with the next durable change. A deletion is always durable.
+        """
+        self.latest[key] = value
+        if durable or value is None:
+            self.dirty.add(key)
 
     def keys(self, partitions: Collection[int]) -> list[bytes]:
-        """Every stored patient key in these partitions, written or pending, minus deletions."""
+        """Every stored patient key in these partitions, written or not, minus deletions."""
         keys = set(self.table.keys())
-        keys.update(self.pending)
+        keys.update(self.latest)
         return [
             k
             for k in keys
-            if self.pending.get(k, b"") is not None
+            if self.latest.get(k, b"") is not None
             and not k.startswith(MARKER_PREFIX)
             and partition_of(k, self.partitions) in partitions
         ]
 
     def take(self) -> dict[bytes, bytes | None]:
-        """Everything pending, leaving nothing: the caller writes it (see :meth:`write`)."""
-        snapshot, self.pending = self.pending, {}
+        """The dirty keys' values, leaving none dirty; the caller writes them (:meth:`write`)."""
+        snapshot = {k: self.latest[k] for k in self.dirty}
+        self.dirty = set()
         return snapshot
+
+    def forget(self) -> int:
+        """Drop everything not yet written (at a rebalance); returns how many were dirty."""
+        dropped = len(self.dirty)
+        self.generation += 1
+        self.latest.clear()
+        self.dirty.clear()
+        return dropped
+
+    @staticmethod
+    def chunks(
+        snapshot: dict[bytes, bytes | None], max_bytes: int
+    ) -> list[dict[bytes, bytes | None]]:
+        """Split a snapshot into parts of at most ``max_bytes`` (at least one entry each)."""
+        parts: list[dict[bytes, bytes | None]] = []
+        part: dict[bytes, bytes | None] = {}
+        size = 0
+        for key, value in snapshot.items():
+            n = len(key) + (len(value) if value is not None else 0)
+            if part and size + n > max_bytes:
+                parts.append(part)
+                part, size = {}, 0
+            part[key] = value
+            size += n
+        if part:
+            parts.append(part)
+        return parts
 
     def write(
         self, snapshot: dict[bytes, bytes | None], owned: Collection[int]
@@ -102,10 +143,11 @@ class StateStore:
             if value is None:
                 if key in self.table:
                     del self.table[key]
-                written += 1
             else:
                 self.table[key] = value
-                written += 1
+            written += 1
+            if key not in self.dirty and self.latest.get(key, b"") is value:
+                del self.latest[key]  # the table has it now (unless put again meanwhile)
         return written, dropped, touched
 
     def write_markers(self, partitions: Collection[int]) -> int:

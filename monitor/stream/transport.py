@@ -8,6 +8,12 @@
   commits nothing when that returns False. The offsets are chosen first: everything acknowledged
   by then has its state pending, and the flush writes all of it (see monitor.stream.statestore).
   This reproduces faust's ``Consumer._commit_tps`` (0.15.3) with that one step added.
+- Offsets are committed on the commit interval only. Faust also commits after every
+  ``broker_commit_every`` (10,000) acknowledged messages, but it does that inside its fetch loop,
+  which stops fetching for as long as the commit takes; with the state flush inside the commit
+  that stalled every message in flight (1,000 events/s on the embedded broker: fetching stopped
+  for 300-570 ms every 10 s, p99 latency 447 ms; interval-only: 250 ms). The interval commit runs
+  in its own task and fetching goes on.
 
 Registered as the URL scheme ``nmskafka://``.
 """
@@ -33,6 +39,10 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class Consumer(faust_aiokafka.Consumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._commit_every = None  # interval commits only (see the module docstring)
+
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 

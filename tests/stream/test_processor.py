@@ -15,7 +15,7 @@ from monitor.engine import loads_state
 from monitor.knowledge.thresholds import ClinicalSettings
 from monitor.stream import processor as processor_module
 from monitor.stream.deadletter import Inbound
-from monitor.stream.processor import BatchProcessor
+from monitor.stream.processor import BatchProcessor, TickResult
 from monitor.stream.settings import KafkaSettings
 from monitor.stream.statestore import partition_of
 from monitor.stream.stored import unpack
@@ -171,10 +171,10 @@ def event_bytes(kind: str, eid: str, hours: float, **fields: Any) -> bytes:
 
 def test_tick_leaves_a_quiet_patient_alone_and_evicts_when_inactive() -> None:
     proc, saved = _stored([vital("a", 1)])
-    assert proc.tick("p1", saved, NOW) == ([], None, True)  # years later: evictable
+    assert proc.tick("p1", saved, NOW) == TickResult([], None, True, False)  # years later
     from tests.builders import epoch  # noqa: PLC0415
 
-    assert proc.tick("p1", saved, epoch(2)) == ([], None, False)
+    assert proc.tick("p1", saved, epoch(2)) == TickResult([], None, False, False)
 
 
 def test_tick_publishes_time_driven_transitions() -> None:
@@ -189,12 +189,37 @@ def test_tick_publishes_time_driven_transitions() -> None:
     )
     # Exposure lapses at 72 h, the signs at 25 h. The first tick sees the criteria clear
     # (hour 100) and starts the 24 h clearing period; a tick after it resolves the alert.
-    alerts, data, evict = proc.tick("p1", saved, epoch(100))
-    assert alerts == [] and data is not None and not evict
-    alerts, data, evict = proc.tick("p1", data, epoch(124.5))
-    assert [a.transition for a in alerts] == ["resolved"] and data is not None and not evict
-    assert alerts[0].time.timestamp() == epoch(124)  # stamped when it fell due
-    assert proc.tick("p1", data, epoch(125)) == ([], None, False)  # nothing more to do
+    first = proc.tick("p1", saved, epoch(100))
+    # Starting the clearing period changes the state: that must reach the changelog.
+    assert first.alerts == [] and first.data is not None and first.durable and not first.evict
+    assert first.data is not None
+    resolved = proc.tick("p1", first.data, epoch(124.5))
+    assert [a.transition for a in resolved.alerts] == ["resolved"]
+    assert resolved.data is not None and resolved.durable and not resolved.evict
+    assert resolved.alerts[0].time.timestamp() == epoch(124)  # stamped when it fell due
+    quiet = TickResult([], None, False, False)
+    assert proc.tick("p1", resolved.data, epoch(125)) == quiet  # nothing more to do
+
+
+def test_a_tick_that_only_moves_the_evaluation_clock_is_not_durable() -> None:
+    from tests.builders import epoch  # noqa: PLC0415
+
+    proc, saved = _stored(
+        [
+            event_bytes("medication", "m", 0, drug="haloperidol", action="administered"),
+            event_bytes("assessment", "r", 1, code="rigidity", present=True),
+            event_bytes("assessment", "s", 1, code="mental_status", present=True),
+        ]
+    )
+    assert loads_state(unpack(saved)[1]).alert is not None
+    quiet = proc.tick("p1", saved, epoch(3))  # an hour on, nothing new: only the clock moves
+    assert quiet.alerts == [] and quiet.data is not None and not quiet.durable
+    assert loads_state(unpack(quiet.data)[1]).last_eval == epoch(3)
+    assert proc.tick("p1", quiet.data, epoch(100)).durable  # clearing starts: a real change
+    # The same holds when the state comes from the changelog rather than the live cache.
+    fresh = BatchProcessor(ClinicalSettings(), max_message_bytes=4096, max_future_skew_s=3600)
+    again = fresh.tick("p1", saved, epoch(3))
+    assert again == quiet
 
 
 def test_a_batch_that_fails_midway_leaves_no_mutated_cached_state(

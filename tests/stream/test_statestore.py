@@ -4,6 +4,8 @@ partitions is ever written, and end markers are never taken for patients."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,7 +44,7 @@ def test_flush_writes_the_newest_and_deletes_and_reports_partitions() -> None:
     written, dropped, touched = store.write(store.take(), owned={0, 1, 2, 3})
     assert (written, dropped, touched) == (3, 0, {0, 1, 2})
     assert table == {a: b"1c", c: b"3"}
-    assert store.pending == {}
+    assert store.dirty == set() and store.latest == {}  # nothing kept twice
 
 
 def test_states_of_partitions_not_owned_are_dropped_not_written() -> None:
@@ -88,38 +90,117 @@ def test_end_markers_land_one_per_partition_and_are_never_patient_keys() -> None
     assert table == {store.markers[1]: b"2", store.markers[3]: b"1"}
 
 
+def test_values_that_need_no_durability_are_read_but_not_written() -> None:
+    a, b = key_in(0), key_in(1)
+    table: dict[bytes, bytes] = {a: b"v1", b: b"w1"}
+    store = StateStore(table, PARTS)
+    store.put(a, b"v1 clock moved", durable=False)
+    store.put(b, b"w2")
+    store.put(b, b"w2 clock moved", durable=False)  # after a durable change: still written
+    assert store.get(a) == b"v1 clock moved"
+    assert store.write(store.take(), owned=range(PARTS)) == (1, 0, {1})
+    assert table == {a: b"v1", b: b"w2 clock moved"}
+    assert store.get(a) == b"v1 clock moved"  # still read from memory
+    store.put(a, None, durable=False)  # an eviction is always written
+    store.write(store.take(), owned=range(PARTS))
+    assert a not in table and store.get(a) is None
+    assert store.forget() == 0
+
+
+def test_reads_during_a_chunked_flush_see_values_not_yet_written() -> None:
+    keys = [key_in(p, n) for p in range(PARTS) for n in range(3)]
+    table: dict[bytes, bytes] = {}
+    store = StateStore(table, PARTS)
+    for k in keys:
+        store.put(k, b"x" * 10)
+    parts = store.chunks(store.take(), max_bytes=40)
+    assert len(parts) > 2 and all(len(p) >= 1 for p in parts)
+    assert sorted(k for p in parts for k in p) == sorted(keys)
+    store.write(parts[0], owned=range(PARTS))
+    for k in keys:  # written or not yet: every read sees the value
+        assert store.get(k) == b"x" * 10
+    store.put(keys[-1], b"newer")  # during the flush: next flush, and never overwritten
+    for part in parts[1:]:
+        store.write(part, owned=range(PARTS))
+    assert table[keys[-1]] == b"x" * 10 and store.get(keys[-1]) == b"newer"
+    assert store.dirty == {keys[-1]}
+
+
+def test_forget_drops_everything_unwritten_and_reads_fall_back_to_the_table() -> None:
+    a = key_in(0)
+    table: dict[bytes, bytes] = {a: b"written"}
+    store = StateStore(table, PARTS)
+    store.put(a, b"unwritten")
+    store.put(key_in(1), b"new")
+    assert store.forget() == 2
+    assert store.get(a) == b"written" and store.get(key_in(1)) is None
+    assert store.take() == {}
+
+
+value = st.one_of(st.none(), st.binary(min_size=1, max_size=4))
+put = st.tuples(st.just("put"), st.integers(0, 7), value, st.booleans())
 ops = st.lists(
     st.one_of(
-        st.tuples(
-            st.just("put"),
-            st.integers(0, 7),
-            st.one_of(st.none(), st.binary(min_size=1, max_size=4)),
-        ),
-        st.tuples(st.just("flush"), st.just(0), st.none()),
+        put,
+        # a flush written in chunks of at most n bytes, with these puts arriving meanwhile
+        st.tuples(st.just("flush"), st.integers(1, 12), st.lists(put, max_size=4), st.none()),
+        st.tuples(st.just("forget"), st.just(0), st.none(), st.none()),
     ),
     max_size=40,
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(ops)
-def test_reads_always_see_the_last_put_and_flushes_persist_exactly_it(
-    steps: list[tuple[str, int, bytes | None]],
+def test_reads_always_see_the_last_put_and_flushes_persist_exactly_the_durable_changes(
+    steps: list[tuple[str, int, Any, Any]],
 ) -> None:
-    """Any interleaving of puts and flushes: get() returns the last value put (None = deleted),
-    and after a flush the table holds exactly the live keys with their last values."""
+    """Any interleaving of puts (durable or not), chunked flushes with puts arriving between
+    chunks, and rebalance forgets: get() returns the last value put (or, after a forget, the
+    table's); a flush writes exactly the keys put durably (or deleted) before it began, each
+    with its newest value at that moment, and leaves every other key of the table alone."""
     table: dict[bytes, bytes] = {}
     store = StateStore(table, PARTS)
-    model: dict[bytes, bytes | None] = {}
-    for op, n, value in steps:
+    seen: dict[bytes, bytes | None] = {}  # what a read must return
+    must_write: set[bytes] = set()  # changed durably since the last flush began
+
+    def do_put(n: int, v: bytes | None, durable: bool) -> None:
         key = f"p{n}".encode()
-        if op == "put":
-            store.put(key, value)
-            model[key] = value
-        else:
-            store.write(store.take(), owned=range(PARTS))
-            assert table == {k: v for k, v in model.items() if v is not None}
-        for k, v in model.items():
+        store.put(key, v, durable)
+        seen[key] = v
+        if durable or v is None:
+            must_write.add(key)
+
+    def check_reads() -> None:
+        for k, v in seen.items():
             assert store.get(k) == v
-        live = sorted(k for k, v in model.items() if v is not None)
+        live = sorted(k for k, v in seen.items() if v is not None)
         assert sorted(store.keys(range(PARTS))) == live
+
+    for op, n, arg, durable in steps:
+        if op == "put":
+            do_put(n, arg, durable)
+        elif op == "forget":
+            store.forget()
+            must_write.clear()
+            seen = {k: table.get(k) for k in seen}
+        else:
+            expected = dict(table)
+            for k in must_write:
+                if seen[k] is None:
+                    expected.pop(k, None)
+                else:
+                    expected[k] = seen[k]  # type: ignore[assignment]
+            must_write = set()
+            parts = store.chunks(store.take(), max_bytes=n)
+            for i, part in enumerate(parts):
+                store.write(part, owned=range(PARTS))
+                if i == 0:
+                    for _, pn, pv, pd in arg:
+                        do_put(pn, pv, pd)
+                check_reads()
+            if not parts:
+                for _, pn, pv, pd in arg:
+                    do_put(pn, pv, pd)
+            assert table == expected
+        check_reads()
