@@ -204,7 +204,6 @@ class BatchProcessor:
         evaluated_until = state.last_eval
         alerts = engine_tick(state, now, self.cfg)
         if is_evictable(state, now, self.cfg):
-            self.live.pop(pid, None)
             return TickResult(alerts, None, True, True)
         data = pack(offsets, dumps_state(state))
         if self.live_limit > 0:
