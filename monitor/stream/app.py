@@ -29,8 +29,9 @@ from prometheus_client import CollectorRegistry
 
 from monitor.contracts.alerts import Alert
 from monitor.knowledge.thresholds import ClinicalSettings
-from monitor.stream import transport
+from monitor.stream import flow, transport
 from monitor.stream.deadletter import Inbound
+from monitor.stream.gaps import OffsetGaps
 from monitor.stream.metrics import WorkerMetrics
 from monitor.stream.processor import BatchProcessor, BatchResult, TickResult
 from monitor.stream.settings import KafkaSettings, WorkerSettings
@@ -117,7 +118,7 @@ def create_app(
         raise ValueError("no Kafka bootstrap servers configured")
     transport.register()
     topics = Topics(kafka.topic_prefix)
-    app = faust.App(
+    app = flow.App(
         kafka.group,
         broker=[f"{transport.SCHEME}://{h}" for h in kafka.bootstrap_list()],
         broker_credentials=credentials(kafka),
@@ -273,11 +274,15 @@ def create_app(
     # Called by the transport's consumer before it commits offsets (see monitor.stream.transport).
     app.nms_before_commit = flush_states  # type: ignore[attr-defined]
 
+    gaps = OffsetGaps()
+
     async def forget_pending(*_: Any, **__: Any) -> None:
         """At a rebalance, states not yet flushed are dropped: no offsets were committed since,
         so each partition's next owner replays those messages from its changelog state. Kept,
-        such a state could later overwrite newer writes of another worker."""
+        such a state could later overwrite newer writes of another worker. Offsets delivered
+        so far no longer predict the next ones: the new assignment starts new runs."""
         metrics.states.labels("dropped").inc(store.forget())
+        gaps.reset()
 
     app.on_partitions_revoked.connect(forget_pending)
     app.on_partitions_assigned.connect(forget_pending)
@@ -292,6 +297,16 @@ def create_app(
                 Inbound(e.value, e.key, e.message.topic, e.message.partition, e.message.offset)
                 for e in events
             ]
+            for e in events:
+                m = e.message
+                if m.generation_id != app.consumer_generation_id:
+                    continue  # fetched before the last rebalance: says nothing of this one
+                if skipped := gaps.see(m.topic, m.partition, m.offset):
+                    metrics.input_gaps.inc(skipped)
+                    log.warning(
+                        "%d input offset(s) before %s[%d]@%d were never delivered",
+                        skipped, m.topic, m.partition, m.offset,
+                    )  # fmt: skip
             async with state_lock:
                 wall = time.time()
                 generation = store.generation

@@ -37,6 +37,12 @@ class WorkerMetrics:
             "Wall time from a message's Kafka timestamp to the end of its batch.",
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=registry,
         )  # fmt: skip
+        self.input_gaps = Counter(
+            "nms_input_offset_gaps_total",
+            "Input offsets jumped over without being delivered to the worker (see "
+            "monitor.stream.gaps): lost input unless the topic has transactions or compaction.",
+            registry=registry,
+        )
         self.patients = Gauge(
             "nms_patients", "Patients in this worker's active partitions (at the last tick).",
             registry=registry,
