@@ -192,7 +192,6 @@ def test_tick_publishes_time_driven_transitions() -> None:
     first = proc.tick("p1", saved, epoch(100))
     # Starting the clearing period changes the state: that must reach the changelog.
     assert first.alerts == [] and first.data is not None and first.durable and not first.evict
-    assert first.data is not None
     resolved = proc.tick("p1", first.data, epoch(124.5))
     assert [a.transition for a in resolved.alerts] == ["resolved"]
     assert resolved.data is not None and resolved.durable and not resolved.evict
