@@ -283,8 +283,16 @@ def _parkinsonism_hyperpyrexia(plan: PatientPlan, rng: random.Random) -> None:
     _daily(plan, "carbidopa/levodopa", 100.0, plan.admit, stop, (6.0, 12.0, 18.0))
     cut = rng.random() < 0.3
     if cut:  # dose cut to a quarter (below the engine's half-dose rule)
+        before = len(plan.doses)
         _daily(plan, "carbidopa/levodopa", 25.0, stop, plan.end, (6.0, 12.0, 18.0))
-    else:
+        reduced = plan.doses[before:]
+        # A cut is charted only with its first reduced dose, up to 12 h after the decision;
+        # the course runs from that dose, so the record shows the exposure before the first
+        # sign, as a discontinued order does (seed 2271 once had rigidity before the cut).
+        cut = bool(reduced)
+        if cut:
+            stop = reduced[0].time
+    if not cut:
         plan.doses.append(Dose(stop, "carbidopa/levodopa", action="discontinued"))
     rig = stop + _u(rng, 8, 24) * HOUR
     ms = rig + _u(rng, 0, 8) * HOUR
