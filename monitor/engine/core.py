@@ -28,7 +28,7 @@ from monitor.contracts.events import (
 from monitor.engine import ingest
 from monitor.engine.errors import EventRejected, InvariantError
 from monitor.engine.evaluation import evaluate
-from monitor.engine.lifecycle import advance, apply_ack, resolve_on_discharge
+from monitor.engine.lifecycle import advance, apply_ack, check_ack, resolve_on_discharge
 from monitor.engine.state import PatientState
 from monitor.engine.timeutil import iso
 from monitor.knowledge.thresholds import HOUR, ClinicalSettings, HotPath, hot_path
@@ -98,8 +98,9 @@ def step(state: PatientState, event: Event, cfg: ClinicalSettings) -> StepResult
     elif isinstance(event, PatientEvent):
         ingest.ingest_patient(state, event, t)
     elif isinstance(event, AckEvent):
-        if state.alert is None or state.alert.alert_id != event.alert_id:
-            raise EventRejected("unknown_alert", f"no open alert {event.alert_id} for this patient")
+        # Refuse before the evaluation below changes anything (an escalation applied and then
+        # refused would never be published, and later evaluations would see it as done).
+        check_ack(state, event, t, cfg)
         # Bring the alert up to date first, so the ack applies to what the clinician saw; an
         # alert that resolved meanwhile needs no acknowledgement.
         transitions.extend(_evaluate_if_due(state, max(t, clock or t), cfg, hot, force=True))

@@ -128,26 +128,44 @@ def advance(state: PatientState, ev: Evaluation, cfg: ClinicalSettings) -> list[
     return out
 
 
-def apply_ack(state: PatientState, ack: AckEvent, t: float, cfg: ClinicalSettings) -> list[Alert]:
-    """Acknowledge, snooze or resolve the open alert named by ``ack.alert_id``."""
+def snooze_end(ack: AckEvent, t: float, cfg: ClinicalSettings) -> tuple[float, str]:
+    """When a snooze given at ``t`` ends, and a note when it was shortened to the maximum.
+
+    Raises ``invalid_snooze`` for an end at or before ``t``: checked before anything is changed.
+    """
+    until = ack.until.timestamp() if ack.until is not None else t + cfg.snooze_default_minutes * 60
+    if until <= t:
+        raise EventRejected("invalid_snooze", f"snooze end {iso(until)} is not after {iso(t)}")
+    if until - t > cfg.snooze_max_hours * HOUR:
+        return t + cfg.snooze_max_hours * HOUR, (
+            f" (shortened to the {cfg.snooze_max_hours:g} h maximum)"
+        )
+    return until, ""
+
+
+def check_ack(state: PatientState, ack: AckEvent, t: float, cfg: ClinicalSettings) -> None:
+    """Every reason to refuse ``ack``, checked before the state is touched: a refused event must
+    leave the state exactly as it was and publish nothing, including an escalation that the
+    evaluation run for the ack would otherwise have applied (and lost with the refusal)."""
     alert = state.alert
     if alert is None or alert.alert_id != ack.alert_id:
         raise EventRejected("unknown_alert", f"no open alert {ack.alert_id} for this patient")
+    if ack.action == "snooze":
+        snooze_end(ack, t, cfg)
+
+
+def apply_ack(state: PatientState, ack: AckEvent, t: float, cfg: ClinicalSettings) -> list[Alert]:
+    """Acknowledge, snooze or resolve the open alert named by ``ack.alert_id``."""
+    check_ack(state, ack, t, cfg)
+    alert = state.alert
+    assert alert is not None  # check_ack refused otherwise
     when = max(t, alert.last_published_t)
     if ack.action == "acknowledge":
         alert.acknowledged_by = ack.by
         reason = f"acknowledged by {ack.by}" + (f": {ack.reason}" if ack.reason else "")
         return [_publish(state, alert, _Pending("acknowledged", when, reason=reason), None, cfg)]
     if ack.action == "snooze":
-        until = (
-            ack.until.timestamp() if ack.until is not None else t + cfg.snooze_default_minutes * 60
-        )
-        if until <= t:
-            raise EventRejected("invalid_snooze", f"snooze end {iso(until)} is not after {iso(t)}")
-        note = ""
-        if until - t > cfg.snooze_max_hours * HOUR:
-            until = t + cfg.snooze_max_hours * HOUR
-            note = f" (shortened to the {cfg.snooze_max_hours:g} h maximum)"
+        until, note = snooze_end(ack, t, cfg)
         alert.snoozed_until = until
         reason = f"snoozed by {ack.by} until {iso(until)}{note}" + (
             f": {ack.reason}" if ack.reason else ""

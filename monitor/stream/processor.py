@@ -54,6 +54,9 @@ class _Working:
     state: PatientState
     saved: bytes | None  # the stored value as loaded at the start of the batch
     offsets: dict[str, int]  # topic/partition -> last offset applied (see monitor.stream.stored)
+    # The engine state to roll back to (None: the stored one) and the events applied since, so
+    # that every rollback replays only what came after the previous one.
+    checkpoint: bytes | None = None
     applied: list[Event] = field(default_factory=list)
 
     @classmethod
@@ -144,6 +147,9 @@ class BatchProcessor:
                 result = step(w.state, event, self.cfg)
             except EventRejected as exc:
                 self._reject(out, msg, exc.rejection, wall_now)
+                # The engine refuses before it changes anything (the REJECTED property test);
+                # rebuilding anyway means a refusal can never leave a half-applied event behind.
+                w.state = self._rebuild(w)
                 continue
             except Exception as exc:  # one bad message must not stop the stream
                 summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -178,11 +184,19 @@ class BatchProcessor:
             self.live.popitem(last=False)
 
     def _rebuild(self, w: _Working) -> PatientState:
-        """The state as it was before the failing event: reload and re-apply this batch's events
-        (deterministic, so their transitions are the ones already collected)."""
-        state = loads_state(unpack(w.saved)[1]) if w.saved else new_state(w.state.patient_id)
+        """The state as it was before the failing event: the last checkpoint (at first the stored
+        state) with this batch's events since re-applied (deterministic, so their transitions are
+        the ones already collected). The result becomes the next checkpoint."""
+        if w.checkpoint is not None:
+            state = loads_state(w.checkpoint)
+        elif w.saved:
+            state = loads_state(unpack(w.saved)[1])
+        else:
+            state = new_state(w.state.patient_id)
         for event in w.applied:
             state = step(state, event, self.cfg).state
+        w.checkpoint = dumps_state(state)
+        w.applied.clear()
         return state
 
     def tick(self, pid: str, saved: bytes, now: float) -> TickResult:

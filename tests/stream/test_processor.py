@@ -11,7 +11,7 @@ import orjson
 import pytest
 from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
-from monitor.engine import loads_state
+from monitor.engine import EventRejected, loads_state
 from monitor.knowledge.thresholds import ClinicalSettings
 from monitor.stream import processor as processor_module
 from monitor.stream.deadletter import Inbound
@@ -134,6 +134,65 @@ def test_engine_exception_is_contained_and_state_rolled_back(
     assert "ZeroDivisionError" in orjson.loads(out.dead[0].value)["detail"]
     state = loads_state(unpack(out.states["p1"] or b"")[1])
     assert sum(b[0] for b in state.vitals["heart_rate"].values()) == 2  # a and c, not boom
+
+
+def test_a_refusal_is_rolled_back_like_an_engine_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defence in depth: even if the engine changed the state before refusing (it must not;
+    tests/property/test_rejections.py), the worker keeps the state from before the message."""
+    real_step = processor_module.step
+
+    def refusing(state: Any, event: Any, cfg: Any) -> Any:
+        if event.event_id.startswith("bad"):
+            state.vitals.clear()  # damage that must not survive the refusal
+            raise EventRejected("implausible_value", "synthetic")
+        return real_step(state, event, cfg)
+
+    monkeypatch.setattr(processor_module, "step", refusing)
+    batch = [msg(vital("a", 1)), msg(vital("bad1", 2)), msg(vital("c", 3)), msg(vital("bad2", 4))]
+    out = run([*batch, msg(vital("e", 5))])
+    assert [d.reason for d in out.dead] == ["implausible_value", "implausible_value"]
+    state = loads_state(unpack(out.states["p1"] or b"")[1])
+    assert sum(b[0] for b in state.vitals["heart_rate"].values()) == 3  # a, c and e
+
+
+def test_an_invalid_snooze_does_not_swallow_a_pending_escalation() -> None:
+    """The worker path of the REJECTED defect: the escalation that was pending when an invalid
+    snooze arrived is published after the refusal, and the state is as if the snooze never came."""
+
+    def ev(eid: str, hours: float, kind: str, **fields: Any) -> Inbound:
+        data = {"event_id": eid, "patient_id": "p1", "kind": kind, "time": at(hours), **fields}
+        return msg(orjson.dumps(data))
+
+    def vitals(eid: str, hours: float, **values: float) -> list[Inbound]:
+        units = {"heart_rate": "/min", "respiratory_rate": "/min", "systolic_bp": "mm[Hg]"}
+        return [
+            ev(f"{eid}-{code}", hours, "vital", code=code, value=value, unit=units[code])
+            for code, value in values.items()
+        ]
+
+    setup = [
+        *(m for h in range(12) for m in vitals(f"b{h}", h, heart_rate=80, respiratory_rate=16,
+                                              systolic_bp=120)),
+        ev("m", 0, "medication", drug="haloperidol", action="administered", dose=5),
+        *(ev(f"c-{c}", 12, "assessment", code=c, present=True)
+          for c in ("mental_status", "rigidity", "diaphoresis")),
+        ev("ck", 12, "lab", code="ck", value=4000, unit="U/L"),
+        *vitals("v20", 20, heart_rate=120),
+        *vitals("v21", 20 + 1 / 60, respiratory_rate=30, systolic_bp=170),
+    ]  # fmt: skip
+    store: dict[str, bytes] = {}
+    first = run(setup, store)
+    store.update({k: v for k, v in first.states.items() if v is not None})
+    alert_id = first.alerts[0].alert_id
+    bad = ev("snooze", 20 + 2 / 60, "ack", alert_id=alert_id, action="snooze", by="rn",
+             until=at(19))  # fmt: skip
+    later = vitals("v30", 20.5, heart_rate=121)
+    out = run([bad, *later], store)
+    assert [d.reason for d in out.dead] == ["invalid_snooze"]
+    assert [(a.transition, a.priority) for a in out.alerts] == [("escalated", "high")]
+    without = run(later, dict(store))
+    assert without.alerts == out.alerts
+    assert unpack(without.states["p1"] or b"")[1] == unpack(out.states["p1"] or b"")[1]
 
 
 def test_partitioner_agrees_with_kafka_python() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from monitor.contracts.alerts import Alert
 from monitor.contracts.events import Event
-from monitor.engine import EventRejected, is_evictable, new_state, step, tick
+from monitor.engine import EventRejected, dumps_state, is_evictable, new_state, step, tick
 from monitor.engine.state import PatientState
 from monitor.knowledge.thresholds import ClinicalSettings
 from tests.builders import ack, baseline, chart, epoch, lab, med, patient, vitals
@@ -106,6 +106,38 @@ def test_snooze_into_the_past_is_rejected() -> None:
     with pytest.raises(EventRejected) as exc:
         step(state, ack(13, alerts[0].alert_id, "snooze", until="2026-02-02T12:30:00Z"), CFG)
     assert exc.value.rejection.reason == "invalid_snooze"
+
+
+def test_refused_snooze_leaves_a_pending_escalation_to_be_published() -> None:
+    """Regression: an invalid snooze arriving while a vital-sign change awaits evaluation (the
+    5-minute interval) used to evaluate first, escalate to high, and then be refused: the
+    escalation was never published and later evaluations saw the alert as already high."""
+    events = [
+        *baseline(0, 12),
+        med(0, "haloperidol", dose=5),
+        chart(12, "mental_status"),
+        chart(12, "rigidity"),
+        chart(12, "diaphoresis"),
+        lab(12, "ck", 4000, "U/L"),
+    ]
+    state, alerts = feed([*events, *vitals(20, hr=120)])
+    # 20:00 heart rate: evaluated (first vital of the interval), publishing the held CK update.
+    assert (alerts[-1].transition, alerts[-1].priority, alerts[-1].score) == (
+        "updated",
+        "medium",
+        60,
+    )
+    # 20:01 RR and SBP: pending (lability a + c and hypermetabolism would make 75 = high).
+    state, out = feed(vitals(20 + 1 / 60, rr=30, sbp=170), state)
+    assert out == []
+    before = dumps_state(state)
+    bad = ack(20 + 2 / 60, alerts[0].alert_id, "snooze", until="2026-02-02T19:00:00Z")
+    with pytest.raises(EventRejected) as exc:
+        step(state, bad, CFG)
+    assert exc.value.rejection.reason == "invalid_snooze"
+    assert dumps_state(state) == before
+    out = tick(state, epoch(20 + 4 / 60), CFG)
+    assert [(a.transition, a.priority, a.score) for a in out] == [("escalated", "high", 75)]
 
 
 def test_escalation_breaks_a_snooze() -> None:
