@@ -38,9 +38,18 @@ def make_transition_id(alert_id: str, seq: int, transition: str, time: float) ->
     return digest[:24]
 
 
-def recommendations(ex: Explained, withdrawn_only: bool) -> list[str]:
+def recommendations(ex: Explained, withdrawn_only: bool, now: float) -> list[str]:
     """Short first actions for the clinician, most urgent first."""
     out: list[str] = []
+    stale = sorted({(code, t) for _, _, f in ex.findings if f.met for code, t in f.stale})
+    if stale:
+        signs = ", ".join(
+            f"{code.replace('_', ' ')} (charted {(now - t) / 3600:.0f} h ago)" for code, t in stale
+        )
+        out.append(
+            f"Re-examine the patient and re-chart: the score rests on charting over a day old: "
+            f"{signs}."
+        )
     if ex.active:
         names = ", ".join(a.drug for a in ex.active)
         out.append(f"Review and hold the dopamine antagonist(s) now: {names}.")
@@ -134,7 +143,9 @@ def build_alert(
         criteria=criteria,
         exposure=exposure,
         differential=[Differential(condition=c, reason=r) for c, r in ex.differential],
-        recommendations=recommendations(ex, withdrawn_only=not ex.active and bool(ex.withdrawn)),
+        recommendations=recommendations(
+            ex, withdrawn_only=not ex.active and bool(ex.withdrawn), now=ex.now
+        ),
         acknowledged_by=alert.acknowledged_by,
         snoozed_until=to_datetime(alert.snoozed_until) if alert.snoozed_until else None,
         reason=reason,

@@ -9,11 +9,14 @@ window, so a window of W hours covers between W and W + 1 hours of readings.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from monitor.contracts.alerts import Evidence
 from monitor.engine.baseline import baseline
-from monitor.engine.state import PatientState
+from monitor.engine.state import PatientState, Reading
 from monitor.engine.timeutil import to_datetime
 from monitor.knowledge.thresholds import HOUR, ClinicalSettings
 
@@ -23,6 +26,9 @@ class Finding:
     met: bool
     detail: str = ""
     evidence: list[Evidence] = field(default_factory=list)
+    # Charted signs (code, charting time) older than ``sign_stale_hours`` without which the
+    # criterion would not be met: the alert recommends re-examining them.
+    stale: list[tuple[str, float]] = field(default_factory=list)
 
 
 def _hours(now: float, window_hours: float) -> range:
@@ -52,8 +58,38 @@ def hyperthermia(state: PatientState, now: float, cfg: ClinicalSettings, explain
     span = (last - first) if first is not None and last is not None else 0.0
     sep = cfg.fever_occasion_separation_minutes * 60.0
     met = n >= k and (k < 2 or sep == 0 or span >= (k - 1) * sep)
+    pair = None
+    if not met and k <= 2:
+        pair = consecutive_pair(
+            state,
+            "temperature",
+            now,
+            cfg.fever_window_hours,
+            cfg,
+            lambda v: v > cfg.fever_threshold_c,
+        )
+        met = pair is not None
     if not explain:
         return Finding(met)
+    if pair is not None:
+        evidence = [
+            Evidence(
+                event_id=r[2],
+                time=to_datetime(r[0]),
+                code="temperature",
+                value=round(r[1], 2),
+                unit="Cel",
+                threshold=cfg.fever_threshold_c,
+                note="oral-equivalent; consecutive charted readings",
+            )
+            for r in pair
+        ]
+        gap = (pair[1][0] - pair[0][0]) / HOUR
+        detail = (
+            f"two consecutive charted temperatures > {cfg.fever_threshold_c:g} C oral-equivalent, "
+            f"{gap:.1f} h apart (nothing charted between them)"
+        )
+        return Finding(True, detail, evidence)
     highest = max(elevated, key=lambda b: b.max_oral, default=None)
     shown = {id(b): b for b in (elevated[:1] + ([highest] if highest else []) + elevated[-1:])}
     evidence = []
@@ -89,17 +125,60 @@ def hyperthermia(state: PatientState, now: float, cfg: ClinicalSettings, explain
     return Finding(met, detail, evidence)
 
 
+def consecutive_pair(
+    state: PatientState,
+    code: str,
+    now: float,
+    window_hours: float,
+    cfg: ClinicalSettings,
+    raised: Callable[[float], bool],
+) -> tuple[Reading, Reading] | None:
+    """The two latest single readings of ``code`` when both are raised: two occasions as a
+    clinician reads a ward chart (consecutive readings, nothing charted between them), at least
+    ``fever_occasion_separation_minutes`` and at most ``consecutive_max_gap_hours`` apart, the
+    later one inside the criterion's window. Only readings up to ``now`` count, so an evaluation
+    in the past sees no pair when newer readings exist (the hourly rules still apply)."""
+    kept = state.latest.get(code)
+    if kept is None or len(kept) < 2:
+        return None
+    first, second = kept
+    if second[0] > now or now - second[0] > window_hours * HOUR:
+        return None
+    gap = second[0] - first[0]
+    sep = cfg.fever_occasion_separation_minutes * 60.0
+    if gap < sep or gap > cfg.consecutive_max_gap_hours * HOUR:
+        return None
+    if not (raised(first[1]) and raised(second[1])):
+        return None
+    return first, second
+
+
 def _charted(
     state: PatientState, code: str, now: float, cfg: ClinicalSettings
 ) -> tuple[float, bool, str] | None:
+    """The latest charting of ``code`` up to ``now``, while inside ``sign_horizon_hours``."""
     rec = state.charted.get(code)
-    if rec is None or rec[0] > now or now - rec[0] > cfg.assessment_window_hours * HOUR:
+    if rec is None or rec[0] > now or now - rec[0] > cfg.sign_horizon_hours * HOUR:
         return None
     return rec
 
 
-def _charted_evidence(code: str, rec: tuple[float, bool, str]) -> Evidence:
-    return Evidence(event_id=rec[2], time=to_datetime(rec[0]), code=code, value=rec[1])
+def _is_stale(t: float, now: float, cfg: ClinicalSettings) -> bool:
+    return now - t > cfg.sign_stale_hours * HOUR
+
+
+def _age(t: float, now: float) -> str:
+    hours = (now - t) / HOUR
+    return f"{hours:.0f} h ago" if hours >= 1 else f"{hours * 60:.0f} min ago"
+
+
+def _charted_evidence(
+    code: str, rec: tuple[float, bool, str], now: float, cfg: ClinicalSettings
+) -> Evidence:
+    note = f"charted {_age(rec[0], now)}"
+    if rec[1] and _is_stale(rec[0], now, cfg):
+        note += f"; not re-charted for over {cfg.sign_stale_hours:g} h: re-examine"
+    return Evidence(event_id=rec[2], time=to_datetime(rec[0]), code=code, value=rec[1], note=note)
 
 
 def charted_sign(
@@ -107,8 +186,9 @@ def charted_sign(
 ) -> Finding:
     """IEC 3, 6c, 6d (Gurrera 2011): a sign from nursing/physician charting.
 
-    Met while the latest charting of the sign is 'present' and at most
-    ``assessment_window_hours`` old; a later 'absent' clears it.
+    Met while the latest charting of the sign is 'present', until it is charted absent or
+    ``sign_horizon_hours`` have passed (charting by exception: a sign is charted when it appears
+    and when it changes; reference section 1).
     """
     rec = _charted(state, code, now, cfg)
     met = rec is not None and rec[1]
@@ -116,9 +196,13 @@ def charted_sign(
         return Finding(met)
     label = code.replace("_", " ")
     if rec is None:
-        return Finding(False, f"no {label} charted in the last {cfg.assessment_window_hours:g} h")
+        return Finding(False, f"no {label} charted in the last {cfg.sign_horizon_hours:g} h")
     state_word = "present" if rec[1] else "absent"
-    return Finding(met, f"{label} charted {state_word}", [_charted_evidence(code, rec)])
+    detail = f"{label} charted {state_word} {_age(rec[0], now)}"
+    stale = [(code, rec[0])] if met and _is_stale(rec[0], now, cfg) else []
+    if stale:
+        detail += " (not re-charted since: re-examine)"
+    return Finding(met, detail, [_charted_evidence(code, rec, now, cfg)], stale)
 
 
 def mental_status(state: PatientState, now: float, cfg: ClinicalSettings, explain: bool) -> Finding:
@@ -137,7 +221,7 @@ def mental_status(state: PatientState, now: float, cfg: ClinicalSettings, explai
         if g[0] <= now:
             latest = g
             break
-    if latest is not None and now - latest[0] <= cfg.assessment_window_hours * HOUR:
+    if latest is not None and now - latest[0] <= cfg.sign_horizon_hours * HOUR:
         prior = [
             g[1] for g in state.gcs if latest[0] - cfg.gcs_lookback_hours * HOUR <= g[0] < latest[0]
         ]
@@ -153,10 +237,12 @@ def mental_status(state: PatientState, now: float, cfg: ClinicalSettings, explai
     parts: list[str] = []
     evidence: list[Evidence] = []
     if rec is not None:
-        parts.append(f"altered mental status charted {'present' if rec[1] else 'absent'}")
-        evidence.append(_charted_evidence("mental_status", rec))
+        parts.append(
+            f"altered mental status charted {'present' if rec[1] else 'absent'} {_age(rec[0], now)}"
+        )
+        evidence.append(_charted_evidence("mental_status", rec, now, cfg))
     if latest is not None:
-        txt = f"GCS {latest[1]}"
+        txt = f"GCS {latest[1]} {_age(latest[0], now)}"
         if best is not None:
             txt += f" (best {best} in the previous {cfg.gcs_lookback_hours:g} h)"
         parts.append(txt)
@@ -168,10 +254,21 @@ def mental_status(state: PatientState, now: float, cfg: ClinicalSettings, explai
                 value=latest[1],
                 threshold=float(cfg.gcs_abnormal_at_or_below),
                 baseline=float(best) if best is not None else None,
+                note=f"charted {_age(latest[0], now)}",
             )
         )
+    stale: list[tuple[str, float]] = []
+    fresh = (flag and rec is not None and not _is_stale(rec[0], now, cfg)) or (
+        gcs_met and latest is not None and not _is_stale(latest[0], now, cfg)
+    )
+    if met and not fresh:
+        if flag and rec is not None:
+            stale.append(("mental_status", rec[0]))
+        if gcs_met and latest is not None:
+            stale.append(("gcs", latest[0]))
+        parts.append(f"not re-charted for over {cfg.sign_stale_hours:g} h: re-examine")
     detail = "; ".join(parts) or "no consciousness assessment in the window"
-    return Finding(met, detail, evidence)
+    return Finding(met, detail, evidence, stale)
 
 
 def ck_uln(
@@ -263,11 +360,16 @@ def sympathetic_lability(
     """IEC 6 (Gurrera 2011): at least 2 of (a) SBP or DBP >= 25 % above baseline; (b) fluctuation
     >= 20 mmHg diastolic or >= 25 mmHg systolic within 24 h; (c) diaphoresis; (d) incontinence.
 
-    (a) and (b) use hourly means, so one arterial-line flush spike cannot make them.
+    (a) and (b) use hourly means, so one arterial-line flush spike cannot make them; (a) needs
+    ``bp_raised_occasions`` raised hours, or that many consecutive raised charted readings (ward
+    charting every 8-24 h; :func:`consecutive_pair`), the repeated-observation rule of the
+    alarm-fatigue section of the reference.
     """
     signs: list[str] = []
     evidence: list[Evidence] = []
     elevated = None
+    raised_hours: set[int] = set()
+    pairs: list[tuple[str, tuple[Reading, Reading], float]] = []
     swings: list[tuple[str, float, tuple[int, float, float], tuple[int, float, float], float]] = []
     for code, fluct in (
         ("systolic_bp", cfg.sbp_fluctuation_mmhg),
@@ -282,12 +384,16 @@ def sympathetic_lability(
         threshold = base.value * (1.0 + cfg.bp_above_baseline_fraction)
         recent_from = now - cfg.vital_window_hours * HOUR - HOUR
         for m in means:
-            if (
-                m[1] >= threshold
-                and m[0] * HOUR > recent_from
-                and (elevated is None or m[1] / threshold > elevated[1][1] / elevated[2])
-            ):
-                elevated = (code, m, threshold, base)
+            if m[1] >= threshold and m[0] * HOUR > recent_from:
+                raised_hours.add(m[0])
+                if elevated is None or m[1] / threshold > elevated[1][1] / elevated[2]:
+                    elevated = (code, m, threshold, base)
+        if cfg.bp_raised_occasions <= 2:
+            pair = consecutive_pair(
+                state, code, now, cfg.vital_window_hours, cfg, partial(operator.le, threshold)
+            )
+            if pair is not None:
+                pairs.append((code, pair, threshold))
         lab_from = now - cfg.lability_window_hours * HOUR - HOUR
         window = [m for m in means if m[0] * HOUR > lab_from]
         if window:
@@ -295,28 +401,52 @@ def sympathetic_lability(
             lo = min(window, key=lambda m: m[1])
             if hi[1] - lo[1] >= fluct:
                 swings.append((code, hi[1] - lo[1], hi, lo, fluct))
-    if elevated is not None:
+    raised = len(raised_hours) >= cfg.bp_raised_occasions or bool(pairs)
+    if raised:
         signs.append("a")
     if swings:
         signs.append("b")
-    diaphoresis = _charted(state, "diaphoresis", now, cfg)
-    if diaphoresis is not None and diaphoresis[1]:
-        signs.append("c")
-    incontinence = _charted(state, "incontinence", now, cfg)
-    if incontinence is not None and incontinence[1]:
-        signs.append("d")
+    fresh = len(signs)
+    charted: list[tuple[str, tuple[float, bool, str]]] = []
+    for letter, code in (("c", "diaphoresis"), ("d", "incontinence")):
+        rec = _charted(state, code, now, cfg)
+        if rec is not None and rec[1]:
+            signs.append(letter)
+            charted.append((code, rec))
+            fresh += 0 if _is_stale(rec[0], now, cfg) else 1
     met = len(signs) >= cfg.lability_signs_required
     if not explain:
         return Finding(met)
     parts: list[str] = []
-    if elevated is not None:
+    if raised and elevated is not None and len(raised_hours) >= cfg.bp_raised_occasions:
         code, m, threshold, base = elevated
         pct = (m[1] / base.value - 1.0) * 100.0
         parts.append(
-            f"(a) {code.replace('_', ' ')} {m[1]:.0f} mmHg, {pct:.0f} % above baseline "
-            f"{base.value:.0f} ({base.how})"
+            f"(a) {len(raised_hours)} hour(s) with a mean blood pressure >= "
+            f"{cfg.bp_above_baseline_fraction * 100:g} % above baseline; highest "
+            f"{code.replace('_', ' ')} {m[1]:.0f} mmHg, {pct:.0f} % above {base.value:.0f} "
+            f"({base.how})"
         )
         evidence.append(_mean_evidence(code, m[0], m[1], m[2], "mm[Hg]", threshold, base.value))
+    elif raised:
+        code, pair, threshold = pairs[0]
+        parts.append(
+            f"(a) two consecutive charted {code.replace('_', ' ')} readings "
+            f"{pair[0][1]:.0f} and {pair[1][1]:.0f} mmHg >= {threshold:.0f} "
+            f"({cfg.bp_above_baseline_fraction * 100:g} % above baseline)"
+        )
+        evidence += [
+            Evidence(
+                event_id=r[2],
+                time=to_datetime(r[0]),
+                code=code,
+                value=r[1],
+                unit="mm[Hg]",
+                threshold=round(threshold, 1),
+                note="consecutive charted readings",
+            )
+            for r in pair
+        ]
     for code, swing, hi, lo, fluct in swings:
         parts.append(
             f"(b) {code.replace('_', ' ')} varied {swing:.0f} mmHg within "
@@ -324,16 +454,20 @@ def sympathetic_lability(
         )
         evidence.append(_mean_evidence(code, hi[0], hi[1], hi[2], "mm[Hg]", None, None))
         evidence.append(_mean_evidence(code, lo[0], lo[1], lo[2], "mm[Hg]", None, None))
-    if diaphoresis is not None and diaphoresis[1]:
-        parts.append("(c) diaphoresis charted")
-        evidence.append(_charted_evidence("diaphoresis", diaphoresis))
-    if incontinence is not None and incontinence[1]:
-        parts.append("(d) incontinence charted")
-        evidence.append(_charted_evidence("incontinence", incontinence))
+    stale: list[tuple[str, float]] = []
+    for code, rec in charted:
+        parts.append(
+            f"({'c' if code == 'diaphoresis' else 'd'}) {code} charted {_age(rec[0], now)}"
+        )
+        evidence.append(_charted_evidence(code, rec, now, cfg))
+        if met and fresh < cfg.lability_signs_required and _is_stale(rec[0], now, cfg):
+            stale.append((code, rec[0]))
     detail = f"{len(signs)} of 4 signs (need {cfg.lability_signs_required})"
     if parts:
         detail += ": " + "; ".join(parts)
-    return Finding(met, detail, evidence)
+    if stale:
+        detail += f"; charting older than {cfg.sign_stale_hours:g} h: re-examine"
+    return Finding(met, detail, evidence, stale)
 
 
 def hypermetabolism(
@@ -399,5 +533,13 @@ def negative_workup(
     return Finding(
         met,
         f"work-up charted {'negative' if rec[1] else 'not negative'}",
-        [_charted_evidence("negative_workup", rec)],
+        [
+            Evidence(
+                event_id=rec[2],
+                time=to_datetime(rec[0]),
+                code="negative_workup",
+                value=rec[1],
+                note=f"charted {_age(rec[0], now)}",
+            )
+        ],
     )

@@ -39,7 +39,7 @@ def differential(
 ) -> list[tuple[str, str]]:
     """(condition, reason) pairs, in a fixed order."""
     hints: list[tuple[str, str]] = []
-    window = cfg.assessment_window_hours * HOUR
+    window = cfg.sign_horizon_hours * HOUR
 
     def charted_present(code: str) -> bool:
         rec = state.charted.get(code)

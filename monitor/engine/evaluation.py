@@ -52,6 +52,7 @@ class Evaluation:
 class Explained:
     """Everything an alert shows, computed only when a transition is published."""
 
+    now: float
     findings: tuple[tuple[str, int, d.Finding], ...]
     active: list[ActiveDrug]
     withdrawn: list[Withdrawal]
@@ -126,4 +127,4 @@ def explain(state: PatientState, now: float, cfg: ClinicalSettings) -> Explained
     withdrawn = withdrawn_dopaminergics(state, now, cfg)
     findings = _findings(state, now, cfg, active, withdrawn, explain=True)
     named = tuple((name, pts, f) for (name, pts), f in zip(CRITERIA, findings, strict=True))
-    return Explained(named, active, withdrawn, differential(state, withdrawn, now, cfg))
+    return Explained(now, named, active, withdrawn, differential(state, withdrawn, now, cfg))

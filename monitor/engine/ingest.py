@@ -14,7 +14,7 @@ from monitor.contracts.events import (
     VitalEvent,
 )
 from monitor.engine.errors import EventRejected
-from monitor.engine.state import MedRecord, PatientState, TempBucket
+from monitor.engine.state import MedRecord, PatientState, Reading, TempBucket
 from monitor.knowledge.drugs import match_drug
 from monitor.knowledge.thresholds import HOUR, ClinicalSettings, HotPath
 from monitor.knowledge.units import (
@@ -61,6 +61,7 @@ def ingest_vital(
                 "Cel: a displaced probe, not recovery (reference section 5)",
             )
         _add_temperature(state, ev, t, celsius, oral, site, cfg)
+        _add_latest(state, code, (t, oral, ev.event_id))
         return oral > cfg.fever_threshold_c
     try:
         check_vital(code, value, cfg, hot.vital_limits)
@@ -79,7 +80,28 @@ def ingest_vital(
             bucket[0] += 1.0
             bucket[1] += value
         _add_baseline(state, code, hour, value, cfg)
+        if code in LATEST_KEPT:
+            _add_latest(state, code, (t, value, ev.event_id))
     return False
+
+
+LATEST_KEPT = frozenset({"systolic_bp", "diastolic_bp"})  # and temperature
+
+
+def _add_latest(state: PatientState, code: str, reading: Reading) -> None:
+    """Keep the two latest readings by (time, event id): the same two for any arrival order."""
+    kept = state.latest.get(code)
+    if kept is None:
+        state.latest[code] = [reading]
+        return
+    if len(kept) == 2 and (reading[0], reading[2]) <= (kept[0][0], kept[0][2]):
+        return
+    if any(r[2] == reading[2] for r in kept):
+        return
+    kept.append(reading)
+    kept.sort(key=lambda r: (r[0], r[2]))
+    if len(kept) > 2:
+        del kept[0]
 
 
 def _recent_fever(state: PatientState, t: float, cfg: ClinicalSettings) -> bool:

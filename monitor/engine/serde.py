@@ -1,7 +1,15 @@
 """Patient state to compact bytes and back (written to a Kafka changelog on every update).
 
 Format: orjson of short-keyed lists, with a schema version ``v``. Vital-sign dedupe hashes are
-packed as little-endian uint64 in base64. Unknown versions are refused, never guessed.
+packed as little-endian uint64 in base64. Older versions are migrated step by step on load (each
+step a function from one version's object to the next, tested with bytes written by that version);
+unknown versions are refused, never guessed.
+
+Versions:
+1. the first format.
+2. adds ``la``: the two latest single readings of temperature and blood pressure (consecutive
+   charted readings); a v1 state starts with none, so the consecutive-readings rule applies again
+   from the next two readings.
 """
 
 from __future__ import annotations
@@ -9,6 +17,7 @@ from __future__ import annotations
 import base64
 from array import array
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -16,7 +25,7 @@ import orjson
 from monitor.engine.state import AlertState, MedRecord, PatientState, TempBucket
 from monitor.knowledge.thresholds import HOUR
 
-VERSION = 1
+VERSION = 2
 
 
 class StateFormatError(ValueError):
@@ -111,6 +120,7 @@ def to_obj(s: PatientState) -> dict[str, Any]:
         },
         "ch": {c: [_t(r[0]), r[1], r[2]] for c, r in s.charted.items()},
         "fp": {c: _t(t) for c, t in s.first_present.items()},
+        "la": {c: [[_t(r[0]), _num(r[1]), r[2]] for r in rs] for c, rs in s.latest.items()},
         "g": [[_t(g[0]), g[1], g[2]] for g in s.gcs],
         "ep": s.episodes,
         "sr": s.suppress_rank,
@@ -134,6 +144,15 @@ def to_obj(s: PatientState) -> dict[str, Any]:
     }
 
 
+def _v1_to_v2(o: dict[str, Any]) -> dict[str, Any]:
+    return {**o, "v": 2, "la": {}}
+
+
+# version -> the step that turns an object of that version into the next one
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+_LOADABLE = frozenset({*_MIGRATIONS, VERSION})
+
+
 def dumps_state(state: PatientState) -> bytes:
     """Serialise a state to compact bytes."""
     return orjson.dumps(to_obj(state))
@@ -145,10 +164,12 @@ def loads_state(data: bytes) -> PatientState:
         o = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise StateFormatError(f"state is not JSON: {exc}") from None
-    if not isinstance(o, dict) or o.get("v") != VERSION:
+    if not isinstance(o, dict) or o.get("v") not in _LOADABLE:
         raise StateFormatError(
             f"unsupported state version {o.get('v') if isinstance(o, dict) else None!r}"
         )
+    while o["v"] != VERSION:
+        o = _MIGRATIONS[o["v"]](o)
     ring = array("Q")
     if o["r"]:
         ring.frombytes(base64.b64decode(o["r"]))
@@ -190,6 +211,7 @@ def loads_state(data: bytes) -> PatientState:
         },
         charted={c: (r[0], r[1], r[2]) for c, r in o["ch"].items()},
         first_present=dict(o["fp"]),
+        latest={c: [(r[0], float(r[1]), r[2]) for r in rs] for c, rs in o["la"].items()},
         gcs=[(g[0], g[1], g[2]) for g in o["g"]],
         episodes=o["ep"],
         suppress_rank=o["sr"],

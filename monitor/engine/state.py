@@ -5,6 +5,8 @@ What is kept, and why it stays bounded (architecture.md, "Per-patient state"):
 - temperatures as hourly buckets of the highest reading and the fever-occasion span;
 - the baseline as at most ``baseline_hours`` hourly buckets per sign, from the first readings;
 - labs, doses, GCS and assessments as short lists pruned by their horizons (a few a day);
+- the two latest single readings of temperature and blood pressure (consecutive charted readings,
+  for patients observed every 8-24 h);
 - event ids: every non-vital id within the allowed lateness, and the last ``vital_dedupe_memory``
   vital-sign ids as 64-bit hashes (vital signs come every minute; a redelivered batch is recent).
 Hourly buckets are commutative, so a late reading lands where it belongs in time.
@@ -23,6 +25,8 @@ LabResult = tuple[float, float, float | None, str, float, str]
 Charted = tuple[float, bool, str]
 # A GCS record: (time, value, event_id)
 Gcs = tuple[float, int, str]
+# A single reading: (time, value, event_id); temperatures as their oral equivalent
+Reading = tuple[float, float, str]
 
 
 @dataclass(slots=True)
@@ -88,6 +92,7 @@ class PatientState:
     vitals: dict[str, dict[int, list[float]]] = field(default_factory=dict)
     baseline: dict[str, dict[int, list[float]]] = field(default_factory=dict)
     temps: dict[int, TempBucket] = field(default_factory=dict)
+    latest: dict[str, list[Reading]] = field(default_factory=dict)
     labs: dict[str, list[LabResult]] = field(default_factory=dict)
     meds: dict[str, MedRecord] = field(default_factory=dict)
     charted: dict[str, Charted] = field(default_factory=dict)

@@ -60,6 +60,15 @@ class ClinicalSettings(BaseModel):
     fever_window_hours: float = Field(
         24.0, gt=0, description="Look-back for the fever occasions (IEC gives none; 24 h default)."
     )
+    consecutive_max_gap_hours: float = Field(
+        48.0,
+        gt=0,
+        description="Two consecutive charted readings (nothing charted between them) up to this "
+        "far apart are two occasions, as a clinician reads a ward chart. Ward observations are "
+        "12-hourly at the least for a NEWS2 score of 0 and 4-6-hourly for 1-4 (Royal College of "
+        "Physicians, NEWS2 2017), sparser in practice, and a missed round doubles the gap. The "
+        "later reading must still be inside the criterion's own window.",
+    )
     temp_offset_oral_c: float = Field(0.0, description="Oral is the IEC reference site.")
     temp_offset_axillary_c: float = Field(
         0.5, description="Added to axillary readings: axillary reads 0.3-0.6 C below oral (ref 4)."
@@ -78,11 +87,21 @@ class ClinicalSettings(BaseModel):
     )
 
     # --- IEC criteria 3, 4, 6c, 6d: assessments ---------------------------------------------
-    assessment_window_hours: float = Field(
+    sign_horizon_hours: float = Field(
+        168.0,
+        gt=0,
+        description="A sign charted present (IEC items 3, 4, 6c, 6d, and a GCS) counts until it is "
+        "charted absent or this long after the charting. Wards chart by exception and case "
+        "reports record a sign when it appears and when it changes; NMS lasts days (mean recovery "
+        "7-10 days after the drug is stopped, most within a week: DSM-5-TR, citing Caroff & Mann "
+        "1988). "
+        "Default: one week.",
+    )
+    sign_stale_hours: float = Field(
         24.0,
         gt=0,
-        description="A charted sign counts while its latest assessment is 'present' and no older "
-        "than this (IEC items 3, 4, 6c, 6d come only from charting).",
+        description="A criterion resting only on charting older than this says so in the alert and "
+        "recommends re-examination (one day: every nursing shift of it has passed).",
     )
     gcs_abnormal_at_or_below: int = Field(
         13, ge=3, le=15, description="IEC item 4: a GCS at or below this is reduced consciousness."
@@ -110,6 +129,15 @@ class ClinicalSettings(BaseModel):
     # --- IEC criteria 6a, 6b, 7: vital-sign criteria and the baseline ----------------------
     bp_above_baseline_fraction: float = Field(
         0.25, gt=0, description="IEC 6a: SBP or DBP >= 25 % above baseline."
+    )
+    bp_raised_occasions: int = Field(
+        2,
+        ge=1,
+        le=4,
+        description="IEC 6a needs the raised pressure on this many occasions (hourly means, or "
+        "consecutive charted readings): the IEC's 'two occasions' rule for temperature applied to "
+        "blood pressure, as the alarm-fatigue rules ask (repeated observations; reference section "
+        "7). One charted reading of a normal patient is often 25 % above a baseline.",
     )
     sbp_fluctuation_mmhg: float = Field(25.0, gt=0, description="IEC 6b: >= 25 mmHg systolic.")
     dbp_fluctuation_mmhg: float = Field(20.0, gt=0, description="IEC 6b: >= 20 mmHg diastolic.")

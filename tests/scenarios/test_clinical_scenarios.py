@@ -89,8 +89,8 @@ SCENARIOS = [
             chart(36, "mental_status"),
             *every(36, 40, 2, **{**NORMAL, "temp": 38.6}),
             *every(38, 40, 2, temp=38.9),
+            chart(40, "diaphoresis"),  # charting before vital signs at the same time, as replay
             *every(40, 48, 2, **AUTONOMIC, temp=39.2),
-            chart(40, "diaphoresis"),
             lab(44, "ck", 3000, "U/L"),
         ],
         until=48,

@@ -16,6 +16,7 @@ from tests.builders import (
     lab,
     med,
     patient,
+    run,
     vital,
     vitals,
 )
@@ -72,8 +73,40 @@ def test_fever_separation_zero_counts_any_two_readings() -> None:
 
 @pytest.mark.parametrize(("hours_later", "met"), [(24.5, True), (26.0, False)])
 def test_fever_window_expires(hours_later: float, met: bool) -> None:
+    # An hour apart: the consecutive-readings rule needs the later one inside the window too.
     evs = [vital(10, "temperature", 38.6), vital(11, "temperature", 38.7)]
     assert findings_at(evs, 10 + hours_later, CFG)["hyperthermia"].met is met
+
+
+@pytest.mark.parametrize(
+    ("gap_h", "between", "met"),
+    [
+        (30.0, None, True),
+        (48.0, None, True),  # at most 48 h apart: inclusive
+        (48 + 1 / 60, None, False),
+        (30.0, 37.2, False),  # a normal reading between: not consecutive
+        (30.0, 38.4, True),  # a raised one between: the last two are raised
+        (0.4, None, False),  # under 30 min apart: one occasion
+    ],
+)
+def test_fever_on_consecutive_ward_readings(gap_h: float, between: float | None, met: bool) -> None:
+    """Temperatures charted every 8-24 h: two consecutive charted readings > 38.0 C are the
+    IEC's two occasions even when more than the 24 h window apart (a clinician reading the
+    chart sees a fever on two rounds)."""
+    later = 10 + gap_h
+    evs = [vital(10, "temperature", 38.6), vital(later, "temperature", 38.7)]
+    if between is not None:
+        evs.append(vital(10 + gap_h / 2, "temperature", between))
+    f = findings_at(evs, later + 1)["hyperthermia"]
+    assert f.met is met
+    if met and between is None and gap_h > 25:
+        assert "consecutive" in f.detail and len(f.evidence) == 2
+
+
+@pytest.mark.parametrize(("after", "met"), [(24.0, True), (24 + 1 / 60, False)])
+def test_fever_on_consecutive_readings_needs_a_recent_one(after: float, met: bool) -> None:
+    evs = [vital(0, "temperature", 38.6), vital(30, "temperature", 38.7)]
+    assert findings_at(evs, 30 + after)["hyperthermia"].met is met
 
 
 # --- IEC 5: CK >= 4 x ULN ------------------------------------------------------------------
@@ -139,11 +172,53 @@ def test_hypermetabolism_boundaries(hr: float, rr: float, met: bool) -> None:
 def test_bp_above_baseline_sign(sbp: float, met_a: bool) -> None:
     # With diaphoresis as the second sign, lability is met exactly when sign (a) is.
     # Sign (b) must not fire: keep the fluctuation below 25 mmHg by a stable hour before.
-    evs = [*baseline(0, 12, sbp=128, dbp=80), *vitals(20, sbp=sbp), chart(20, "diaphoresis")]
+    evs = [
+        *baseline(0, 12, sbp=128, dbp=80),
+        *vitals(20, sbp=sbp),
+        *vitals(21, sbp=sbp),
+        chart(20, "diaphoresis"),
+    ]
     cfg = ClinicalSettings(baseline_sbp_max=120)  # clamps the 128 baseline to 120
-    f = findings_at(evs, 20.5, cfg)["sympathetic_lability"]
+    f = findings_at(evs, 21.5, cfg)["sympathetic_lability"]
     assert f.met is met_a
-    assert "baseline 120" in f.detail or not met_a
+    assert "above 120" in f.detail or not met_a
+
+
+@pytest.mark.parametrize(("occasions", "met"), [(1, False), (2, True)])
+def test_bp_above_baseline_needs_two_raised_hours(occasions: int, met: bool) -> None:
+    """6a on two occasions (the repeated-observation rule): one raised hourly mean is not
+    enough; two raised hours are, also when the hours are not adjacent."""
+    # A baseline of 128 clamped to 120: 150 is raised, and 150 - 128 is no (b) fluctuation.
+    raised = [v for h in (14, 20)[:occasions] for v in vitals(h, sbp=150)]
+    evs = [*baseline(0, 12, sbp=128, dbp=80), *raised, chart(20, "diaphoresis")]
+    cfg = ClinicalSettings(baseline_sbp_max=120)
+    assert findings_at(evs, 20.5, cfg)["sympathetic_lability"].met is met
+    one = ClinicalSettings(baseline_sbp_max=120, bp_raised_occasions=1)
+    assert findings_at(evs, 20.5, one)["sympathetic_lability"].met
+
+
+@pytest.mark.parametrize(
+    ("gap_h", "between", "met"),
+    [(36.0, None, True), (48.0, None, True), (48 + 1 / 60, None, False), (36.0, 140.0, False)],
+)
+def test_bp_raised_on_consecutive_ward_readings(
+    gap_h: float, between: float | None, met: bool
+) -> None:
+    """Ward charting every 8-24 h: two consecutive charted readings >= 25 % above baseline are
+    two occasions, up to ``consecutive_max_gap_hours`` (48 h) apart, nothing charted between."""
+    later = 24 + gap_h
+    evs = [
+        vital(0, "systolic_bp", 120),  # population baseline (too few own readings): 120 -> 150
+        vital(24, "systolic_bp", 155),
+        vital(later, "systolic_bp", 156),
+        chart(later, "diaphoresis"),
+    ]
+    if between is not None:
+        evs.append(vital(24 + gap_h / 2, "systolic_bp", between))
+    f = findings_at(evs, later + 0.5)["sympathetic_lability"]
+    assert f.met is met
+    if met:
+        assert "consecutive" in f.detail
 
 
 @pytest.mark.parametrize(
@@ -250,10 +325,51 @@ def test_no_exposure_for_unrelated_drugs() -> None:
 
 # --- IEC 3/4: charted signs and GCS --------------------------------------------------------
 @pytest.mark.parametrize(
-    ("hours", "met"), [(23 + 59 / 60, True), (24.0, True), (24 + 1 / 60, False)]
+    ("hours", "met"), [(167 + 59 / 60, True), (168.0, True), (168 + 1 / 60, False)]
 )
-def test_charted_sign_window(hours: float, met: bool) -> None:
-    assert findings_at([chart(0, "rigidity")], hours)["rigidity"].met is met
+@pytest.mark.parametrize("code", ["rigidity", "mental_status"])
+def test_charted_sign_persists_until_the_horizon(code: str, hours: float, met: bool) -> None:
+    """A sign charted present counts until charted absent or for ``sign_horizon_hours``."""
+    assert findings_at([chart(0, code)], hours)[code].met is met
+
+
+@pytest.mark.parametrize(("hours", "met"), [(168.0, True), (168 + 1 / 60, False)])
+def test_charted_lability_signs_persist_until_the_horizon(hours: float, met: bool) -> None:
+    evs = [chart(0, "diaphoresis"), chart(0, "incontinence")]
+    assert findings_at(evs, hours)["sympathetic_lability"].met is met
+
+
+@pytest.mark.parametrize(("hours", "met"), [(168.0, True), (168 + 1 / 60, False)])
+def test_gcs_counts_until_the_horizon(hours: float, met: bool) -> None:
+    assert findings_at([gcs(0, 12)], hours)["mental_status"].met is met
+
+
+@pytest.mark.parametrize(("hours", "stale"), [(24.0, False), (24 + 1 / 60, True)])
+def test_charting_older_than_a_day_says_so(hours: float, stale: bool) -> None:
+    f = findings_at([chart(0, "rigidity")], hours)["rigidity"]
+    assert f.met
+    assert bool(f.stale) is stale
+    assert ("re-examine" in f.detail) is stale
+    assert ("re-examine" in (f.evidence[0].note or "")) is stale
+
+
+def test_stale_charting_is_named_in_the_alert_with_a_recommendation() -> None:
+    """An alert resting on a day-old charting says so; fresh charting of the same sign clears
+    the recommendation."""
+    evs = [
+        med(0, "haloperidol", dose=5),
+        chart(1, "rigidity"),
+        chart(1, "mental_status"),
+        *[med(h, "haloperidol", dose=5) for h in (24, 48)],
+        lab(30, "ck", 4000, "U/L"),  # a material change at 30 h: an 'updated' transition
+    ]
+    last = run(evs)[-1]
+    assert (last.transition, last.priority, last.score) == ("updated", "medium", 60)
+    assert any("Re-examine" in r and "rigidity (charted 29 h ago)" in r
+               for r in last.recommendations)  # fmt: skip
+    fresh = run([*evs, chart(29, "rigidity"), chart(29, "mental_status")])[-1]
+    assert fresh.transition == "updated"
+    assert not any("Re-examine" in r for r in fresh.recommendations)
 
 
 def test_later_absent_clears_sign() -> None:

@@ -32,7 +32,12 @@ def test_replay_example_shows_the_nms_case(capsys: pytest.CaptureFixture[str]) -
     code, alerts, err = replay(capsys, str(WARD))
     assert code == 0
     assert {a["patient_id"] for a in alerts} == {"demo-nms-1"}  # the quiet patient stays quiet
-    assert [a["transition"] for a in alerts][:3] == ["opened", "escalated", "escalated"]
+    assert [(a["transition"], a["priority"]) for a in alerts][:4] == [
+        ("opened", "low"),
+        ("escalated", "medium"),
+        ("updated", "medium"),  # fever and hypermetabolism; the pressure raised once so far
+        ("escalated", "high"),  # raised on a second occasion: sympathetic lability
+    ]
     assert max(a["score"] for a in alerts) == 93
     assert "0 rejected" in err and "2 patients" in err
     schema = orjson.loads((ROOT / "schemas" / "alert.schema.json").read_bytes())
