@@ -18,8 +18,9 @@ import orjson
 from monitor.cli.engine_run import EngineRun, run_engine
 from monitor.contracts.decode import DecodeError, decode_event
 from monitor.contracts.events import Event
+from monitor.evaluation.cases import Case, CaseError, judge, parse_case, run_case, short_citation
 from monitor.evaluation.metrics import Metrics, compute
-from monitor.evaluation.report import TARGETS, markdown, summary
+from monitor.evaluation.report import PERCENT_KEYS, TARGETS, markdown, profile_figures, summary
 from monitor.evaluation.sweep import SweepRow, sweep
 from monitor.evaluation.truth import PatientTruth, TruthError, parse_truth
 from monitor.evaluation.utility import UtilityWindow
@@ -96,6 +97,12 @@ def run_evaluate(
         "engine_seconds": round(engine_s, 1),
     }
     result = summary(metrics, info, settings)
+    result["by_charting"] = {
+        profile: profile_figures(
+            compute({p: t for p, t in truths.items() if t.charting == profile}, run.marks, window)
+        )
+        for profile in sorted({t.charting for t in truths.values()})
+    }
     if rows is not None and with_sweep:
         result["sweep"] = [_row(r) for r in rows]
     if report_dir:
@@ -123,11 +130,11 @@ def _row(r: SweepRow) -> dict[str, Any]:
 
 
 def _text(s: dict[str, Any]) -> str:
-    def fmt(key: str) -> str:
-        v = s[key]
+    def fmt(key: str, source: dict[str, Any] = s) -> str:
+        v = source[key]
         if v is None:
             return "-"
-        return f"{100 * v:.1f} %" if key.startswith(("sensitivity", "ppv")) else f"{v:.2f}"
+        return f"{100 * v:.1f} %" if key.startswith(PERCENT_KEYS) else f"{v:.2f}"
 
     out = [
         f"evaluate: {s['patients']} patients ({s['positives']} positive), "
@@ -142,6 +149,16 @@ def _text(s: dict[str, Any]) -> str:
         )
     for key in ("sensitivity_high", "ppv_high", "median_lead_time_high_hours", "utility"):
         out.append(f"  {key.replace('_', ' '):<42} {fmt(key):>9}")
+    by = s.get("by_charting") or {}
+    if len(by) > 1:
+        for name, figures in sorted(by.items()):
+            out.append(f"  {name} charting ({figures['patients']} patients):")
+            for t in TARGETS:
+                met = figures["targets"][t.key]
+                out.append(
+                    f"    {t.label:<40} {fmt(t.key, figures):>9}  "
+                    f"{'ok' if met else 'MISSED' if met is False else '-'}"
+                )
     if "report" in s:
         out.append(f"  report: {s['report']}")
     return "\n".join(out)
@@ -230,3 +247,59 @@ def _write_report(
     (out / "report.md").write_text(markdown(result, m, rows, images, window))
     (out / "summary.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     return str(out / "report.md")
+
+
+def load_cases(directory: str) -> list[Case] | str:
+    """Every ``*.json`` case under ``directory``, sorted by file name; an error message if a
+    file is unusable (a broken case must not pass silently)."""
+    base = Path(directory)
+    files = sorted(base.glob("*.json")) if base.is_dir() else []
+    if not files:
+        return f"no *.json case files in {directory}"
+    cases = []
+    for path in files:
+        try:
+            cases.append(parse_case(orjson.loads(path.read_bytes()), path.name))
+        except (OSError, orjson.JSONDecodeError, CaseError) as exc:
+            return f"{path}: {exc}"
+    return cases
+
+
+def run_cases(directory: str, cfg: ClinicalSettings, as_json: bool) -> int:
+    """``evaluate --cases DIR``: every published case through the engine, as a table."""
+    cases = load_cases(directory)
+    if isinstance(cases, str):
+        print(f"nms-monitor evaluate: {cases}", file=sys.stderr)
+        return 2
+    outcomes = [judge(c, *run_case(c, cfg)) for c in cases]
+    good = sum(o.ok for o in outcomes)
+    if as_json:
+        rows = [
+            {
+                "case": o.case.id,
+                "citation": o.case.citation,
+                "category": o.case.category,
+                "expected": o.expected_text,
+                "got": o.got_text,
+                "as_expected": o.ok,
+                "why": o.why or None,
+                "events": len(o.case.events),
+                "stated": o.case.stated,
+                "inferred": o.case.inferred,
+            }
+            for o in outcomes
+        ]
+        doc = {"cases": len(outcomes), "as_expected": good, "results": rows}
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    table = [("case", "citation", "expected", "got", "ok")]
+    for o in outcomes:
+        table.append(
+            (o.case.id, short_citation(o.case.citation), o.expected_text, o.got_text,
+             "yes" if o.ok else f"NO: {o.why}")
+        )  # fmt: skip
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4])
+    print(f"{good} of {len(outcomes)} cases behave as expected")
+    return 0

@@ -108,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="ICU monitor numerics interval (default 5; 1 for a stress test)",
     )
     sm.add_argument(
+        "--charting",
+        choices=["routine", "sparse", "mix"],
+        default="routine",
+        help="routine: every shift, observations every 1-4 h (default); sparse: by exception, "
+        "as case reports read (observations every 8-24 h, signs charted when they appear or go, "
+        "CK every few days, missed doses); mix: half of the patients each",
+    )
+    sm.add_argument(
         "--to-kafka",
         action="store_true",
         help="then publish the events to the input topics in arrival order, paced by event time",
@@ -128,7 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
         "truth DIR/truth.json, and report sensitivity, false alerts, PPV, lead time, alarm burden "
         "and utility. Exit 0 when it ran, 2 for unusable input.",
     )
-    ev.add_argument("dir", metavar="DIR", help="directory with *.ndjson events and truth.json")
+    ev.add_argument(
+        "dir", nargs="?", metavar="DIR", help="directory with *.ndjson events and truth.json"
+    )
+    ev.add_argument(
+        "--cases",
+        metavar="CASEDIR",
+        help="instead: run the published case reports in CASEDIR (e.g. tests/cases) and print "
+        "case, citation, expected and got",
+    )
     ev.add_argument("--truth", metavar="FILE", help="ground truth file (default DIR/truth.json)")
     ev.add_argument("--report", metavar="OUTDIR", help="write report.md and PNG plots here")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
@@ -178,9 +194,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "simulate":
         return _simulate(args)
     if args.command == "evaluate":
-        from monitor.cli.evaluate import run_evaluate
+        from monitor.cli.evaluate import run_cases, run_evaluate
         from monitor.settings import load_settings
 
+        if args.cases:
+            return run_cases(args.cases, load_settings().clinical, args.json)
+        if not args.dir:
+            parser.error("evaluate needs DIR (a simulated cohort) or --cases CASEDIR")
         return run_evaluate(
             args.dir,
             load_settings().clinical,
@@ -210,6 +230,7 @@ def _simulate(args: argparse.Namespace) -> int:
         args.mix,
         args.icu_fraction,
         args.numerics_minutes,
+        args.charting,
     )
     if code or not args.to_kafka:
         return code

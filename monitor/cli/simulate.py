@@ -43,6 +43,7 @@ def run_simulate(
     mix_text: str | None = None,
     icu_fraction: float = 0.1,
     numerics_minutes: float = 5.0,
+    charting: str = "routine",
 ) -> int:
     mix = parse_mix(mix_text)
     if isinstance(mix, str):
@@ -62,6 +63,7 @@ def run_simulate(
         icu_fraction=icu_fraction,
         mix=mix,
         chart=ChartOptions(numerics_minutes=numerics_minutes),
+        charting=charting,
     )
     directory = Path(out)
     try:
@@ -82,7 +84,8 @@ def run_simulate(
     (directory / "truth.json").write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2))
     positives = sum(1 for p in truth["patients"] if p["positive"])
     print(
-        f"simulate: {patients} patients ({positives} positive), {days:g} days, seed {seed}: "
+        f"simulate: {patients} patients ({positives} positive), {days:g} days, seed {seed}, "
+        f"{charting} charting: "
         f"{count} events in arrival order to {directory / 'events.ndjson'}, truth in "
         f"{directory / 'truth.json'} ({time.monotonic() - started:.1f} s)",
         file=sys.stderr,

@@ -2,7 +2,7 @@
 
 Score: Gurrera 2011 points (exposure 20, hyperthermia 18, rigidity 17, mental status 13,
 CK 10, sympathetic lability 10, hypermetabolism 5, negative work-up 7). Priorities
-(IEC 60601-1-8 words): low >= 30, medium >= 45, high >= cutoff (74, Gurrera 2017), all of them
+(IEC 60601-1-8 words): low >= 31, medium >= 45, high >= cutoff (74, Gurrera 2017), all of them
 requiring the exposure criterion: without neuroleptic exposure or dopaminergic withdrawal there
 is no NMS alert.
 """

@@ -34,7 +34,15 @@ TARGETS = (
     Target(
         "transitions_per_alerted_patient_day", "transitions per alerted patient-day", 3.0, False
     ),
+    Target("false_low_per_100_patient_days", "false low per 100 patient-days", 2.0, False),
+    Target(
+        "quiet_antipsychotic_low_fraction",
+        "quiet patients on antipsychotics ever at low",
+        0.10,
+        False,
+    ),
 )
+PERCENT_KEYS = ("sensitivity", "ppv", "quiet_antipsychotic")
 
 
 def summary(m: Metrics, run: dict[str, Any], settings: dict[str, int]) -> dict[str, Any]:
@@ -49,6 +57,7 @@ def summary(m: Metrics, run: dict[str, Any], settings: dict[str, int]) -> dict[s
         "median_lead_time_high_hours": m.lead_time_hours["high"].median,
         "transitions_per_alerted_patient_day": m.transitions_per_alerted_patient_day,
         "utility": m.utility,
+        "quiet_antipsychotic_low_fraction": quiet_low_fraction(m),
     }
     for p in PRIORITIES:
         q = m.lead_time_hours[p]
@@ -70,6 +79,65 @@ def summary(m: Metrics, run: dict[str, Any], settings: dict[str, int]) -> dict[s
         targets={t.key: t.met(out[t.key]) for t in TARGETS},
     )
     return out
+
+
+def profile_figures(m: Metrics) -> dict[str, Any]:
+    """The targets and headline figures of one charting profile's patients."""
+    full = summary(m, {}, {})
+    keys = [t.key for t in TARGETS] + ["sensitivity_high", "ppv_high", "utility"]
+    return {
+        "patients": m.patients,
+        "positives": m.positives,
+        "patient_days": round(m.patient_days, 1),
+        **{k: full[k] for k in keys},
+        "targets": full["targets"],
+    }
+
+
+def _profile_lines(by: dict[str, dict[str, Any]]) -> list[str]:
+    names = sorted(by)
+    lines = [
+        "",
+        "## Per charting profile",
+        "",
+        "The simulator's charting profiles (`simulate --charting`): routine charting every "
+        "shift, or sparse charting by exception as case reports read.",
+        "",
+        "| figure | " + " | ".join(names) + " | target |",
+        "|---|" + "---|" * len(names) + "---|",
+        "| patients (positive), patient-days | "
+        + " | ".join(
+            f"{by[n]['patients']} ({by[n]['positives']}), {by[n]['patient_days']:.0f}"
+            for n in names
+        )
+        + " | - |",
+    ]
+    for t in TARGETS:
+        cells = []
+        for n in names:
+            v = by[n][t.key]
+            shown = _pct(v) if t.key.startswith(PERCENT_KEYS) else _num(v)
+            met = by[n]["targets"][t.key]
+            cells.append(f"{shown}{'' if met is None or met else ' (missed)'}")
+        limit = _pct(t.limit) if t.key.startswith(PERCENT_KEYS) else f"{t.limit:g}"
+        lines.append(
+            f"| {t.label} | " + " | ".join(cells) + f" | {'>=' if t.at_least else '<='} {limit} |"
+        )
+    for key, label in (("sensitivity_high", "sensitivity, high"), ("utility", "utility")):
+        row = [
+            _pct(by[n][key]) if key.startswith("sens") else _num(by[n][key], ".3f") for n in names
+        ]
+        lines.append(f"| {label} | " + " | ".join(row) + " | - |")
+    return lines
+
+
+def quiet_low_fraction(m: Metrics) -> float | None:
+    """Of the quiet patients on antipsychotics, the share whose alert ever reached low (or
+    higher): the noise of the lowest tier where nothing is happening."""
+    row = m.by_condition.get("quiet_antipsychotic")
+    if not row or not row["patients"]:
+        return None
+    return row["low"] / row["patients"]
 
 
 def _pct(v: float | None) -> str:
@@ -110,15 +178,19 @@ def markdown(
     ]
     for t in TARGETS:
         value = s[t.key]
-        shown = _pct(value) if t.key.startswith("sensitivity") else _num(value)
-        limit = _pct(t.limit) if t.key.startswith("sens") else f"{t.limit:g}"
+        shown = _pct(value) if t.key.startswith(PERCENT_KEYS) else _num(value)
+        limit = _pct(t.limit) if t.key.startswith(PERCENT_KEYS) else f"{t.limit:g}"
         bound = f"{'>=' if t.at_least else '<='} {limit}"
         met = s["targets"][t.key]
         lines.append(
             f"| {t.label} | {shown} | {bound} | {'-' if met is None else 'yes' if met else 'NO'} |"
         )
+    lines.append(
+        f"| utility (PhysioNet 2019 style, normalised) | {_num(s['utility'], '.3f')} | - | - |"
+    )
+    if s.get("by_charting"):
+        lines += _profile_lines(s["by_charting"])
     lines += [
-        f"| utility (PhysioNet 2019 style, normalised) | {_num(s['utility'], '.3f')} | - | - |",
         "",
         "## Per priority",
         "",

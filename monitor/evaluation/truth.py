@@ -22,6 +22,7 @@ class PatientTruth:
     end_at: float
     features: dict[str, float]
     established_at: float | None
+    charting: str = "routine"  # the simulator's charting profile of the patient
 
     @property
     def first_onset(self) -> float | None:
@@ -94,6 +95,7 @@ def parse_truth(doc: Any) -> dict[str, PatientTruth]:
             end_at=_time(p.get("end_at"), f"{where}.end_at"),
             features={k: _time(v, f"{where}.features.{k}") for k, v in features.items()},
             established_at=None if est is None else _time(est, f"{where}.established_at"),
+            charting=str(p.get("charting", "routine")),
         )
         if truth.positive and truth.established_at is None:
             raise TruthError(f"{where}: a positive patient needs established_at")

@@ -1,11 +1,16 @@
 """Turn a patient plan into the events a hospital would send, one time window at a time.
 
-What is charted and how often follows ward practice: monitor numerics every few minutes in ICU,
-nurse observations every 1-4 h on the ward (hourly once a patient worries the staff), nursing
-assessments every shift (every 4 h when worried), morning bloods resulted hours after sampling,
-and medication administration records. Real-world dirt is added on purpose: measurement noise,
-missed rounds and values, duplicated messages, ECG lead-off zeros, arterial-line flush spikes,
-displaced temperature probes, Fahrenheit and non-oral sites, CK in ukat/L.
+What is charted and how often follows ward practice, in two profiles. ``routine``: monitor
+numerics every few minutes in ICU, nurse observations every 1-4 h on the ward (hourly once a
+patient worries the staff), nursing assessments every shift (every 4 h when worried), morning
+bloods resulted hours after sampling, and medication administration records. ``sparse``, as case
+reports read: ward observations every 8-24 h (4-hourly when worried), assessments by exception
+(a sign is charted when it appears and when it goes), bloods with a CK every 2-4 days (daily when
+worried), and one administration in ten missing from the chart; ICU monitors are unchanged.
+
+Real-world dirt is added on purpose: measurement noise, missed rounds and values, duplicated
+messages, ECG lead-off zeros, arterial-line flush spikes, displaced temperature probes,
+Fahrenheit and non-oral sites, CK in ukat/L.
 
 Each event comes with its arrival time (when the source would send it): labs arrive hours after
 their sample time, charted observations minutes after they were taken.
@@ -167,9 +172,13 @@ def _vitals(plan: PatientPlan, lo: float, hi: float, rng: random.Random, out: _O
             _temperature(plan, t, rand() * 60, rng, out)
         return
     phase = (plan.index % 4) * 900.0
+    # Hourly once the staff are worried; every 4 h on a sparsely charted ward.
+    worried_every = 4 if plan.charting == "sparse" else 1
     for slot in _grid(lo, hi, HOUR, phase):
-        due = int((slot - plan.admit) // HOUR) % max(1, int(plan.chart_every_h)) == 0
-        if not (due or _worried(plan, slot)) or rand() < out.opts.missed_round_rate:
+        k = int((slot - plan.admit) // HOUR)
+        due = k % max(1, int(plan.chart_every_h)) == 0
+        take = due or (_worried(plan, slot) and k % worried_every == 0)
+        if not take or rand() < out.opts.missed_round_rate:
             continue
         t = slot + rng.uniform(-600, 600)
         if not lo <= t < hi:
@@ -203,6 +212,9 @@ def _temperature(plan: PatientPlan, t: float, delay: float, rng: random.Random, 
 
 
 def _assessments(plan: PatientPlan, lo: float, hi: float, rng: random.Random, out: _Out) -> None:
+    if plan.charting == "sparse":
+        _assessments_by_exception(plan, lo, hi, rng, out)
+        return
     every = 4 * HOUR if plan.icu else 8 * HOUR
     for slot in _grid(lo, hi, 4 * HOUR, 8 * HOUR):
         worried = _worried(plan, slot)
@@ -232,6 +244,74 @@ def _assessments(plan: PatientPlan, lo: float, hi: float, rng: random.Random, ou
             out.add(t + delay, ev)
 
 
+ADMISSION_ASSESSMENT_S = HOUR  # the admission nursing assessment, an hour after arrival
+
+
+def _assessments_by_exception(
+    plan: PatientPlan, lo: float, hi: float, rng: random.Random, out: _Out
+) -> None:
+    """Charting by exception, as case reports read: an admission assessment, then a sign is
+    charted only at the first round where it has appeared or gone (rounds every 8 h, 4 h in ICU
+    or when worried; no round is missed, so no change goes uncharted). GCS with every round in
+    ICU, and on the ward when mental status changes."""
+    watched = ["mental_status"]
+    if plan.antipsychotic or plan.history or "rigidity" in plan.courses:
+        watched.append("rigidity")
+    watched += [s for s in CHARTED_SIGNS if s not in ("mental_status", "rigidity")]
+    pid = plan.patient_id
+    first = plan.admit + ADMISSION_ASSESSMENT_S
+    if lo <= first < hi:
+        for i, sign in enumerate(watched):
+            present = _present(plan, sign, first)
+            if i < 2 or present:
+                ev = _base(plan, "assessment", f"{pid}/a/{sign}/{int(first)}", first)
+                ev.update(code=sign, present=present)
+                out.add(first + 600, ev)
+        if plan.icu or _present(plan, "mental_status", first):
+            ev = _base(plan, "assessment", f"{pid}/a/gcs/{int(first)}", first)
+            ev.update(code="gcs", value=float(gcs(plan, first)))
+            out.add(first + 600, ev)
+    for slot in _grid(lo, hi, 4 * HOUR, 8 * HOUR):
+        t = _round_time(plan, slot, first)
+        if t is None or not lo <= t < hi:
+            continue
+        before = _previous_round(plan, slot, first)
+        delay = rng.uniform(60, 1800)
+        changed = [
+            (sign, now)
+            for sign in watched
+            if (now := _present(plan, sign, t)) != _present(plan, sign, before)
+        ]
+        for sign, present in changed:
+            ev = _base(plan, "assessment", f"{pid}/a/{sign}/{int(t)}", t)
+            ev.update(code=sign, present=present)
+            out.add(t + delay, ev)
+        if plan.icu or any(sign == "mental_status" for sign, _ in changed):
+            ev = _base(plan, "assessment", f"{pid}/a/gcs/{int(t)}", t)
+            ev.update(code="gcs", value=float(gcs(plan, t)))
+            out.add(t + delay, ev)
+
+
+def _round_time(plan: PatientPlan, slot: float, first: float) -> float | None:
+    """When the sparse nursing round of ``slot`` took place (None: no round then). Its own
+    generator per slot, so the previous round's time can be recomputed exactly."""
+    every = 4 * HOUR if plan.icu or _worried(plan, slot) else 8 * HOUR
+    if slot % every or slot <= first:
+        return None
+    return slot + random.Random(f"round:{plan.index}:{int(slot)}").uniform(0, 2700)
+
+
+def _previous_round(plan: PatientPlan, slot: float, first: float) -> float:
+    """The time of the round before ``slot`` (or the admission assessment)."""
+    back = slot - 4 * HOUR
+    while back > first:
+        t = _round_time(plan, back, first)
+        if t is not None:
+            return t
+        back -= 4 * HOUR
+    return first
+
+
 def _present(plan: PatientPlan, sign: str, t: float) -> bool:
     course = plan.courses.get(sign)
     return course is not None and course.present(t)
@@ -243,19 +323,25 @@ def _labs(plan: PatientPlan, lo: float, hi: float, rng: random.Random, out: _Out
         times.append(
             (plan.admit + rng.uniform(600, 3600), plan.antipsychotic or rng.random() < 0.3)
         )
+    sparse = plan.charting == "sparse"
     for slot in _grid(lo, hi, DAY, 6 * HOUR):
-        if plan.daily_labs or _worried(plan, slot):
+        if sparse:  # bloods with a CK every few days, daily once worried
+            day = int((slot - plan.admit) // DAY)
+            if day > 0 and (day % plan.lab_every_days == 0 or _worried(plan, slot)):
+                times.append((slot + rng.uniform(0, 3600), True))
+        elif plan.daily_labs or _worried(plan, slot):
             times.append((slot + rng.uniform(0, 3600), rng.random() < 0.3))
-    start = max(lo, plan.concern_from)
-    for slot in _grid(start, min(hi, plan.concern_from + 4 * DAY), 12 * HOUR, 18 * HOUR):
-        times.append((slot + rng.uniform(0, 3600), True))  # CK every 12 h when worried
+    if not sparse:
+        start = max(lo, plan.concern_from)
+        for slot in _grid(start, min(hi, plan.concern_from + 4 * DAY), 12 * HOUR, 18 * HOUR):
+            times.append((slot + rng.uniform(0, 3600), True))  # CK every 12 h when worried
     for t, with_ck in times:
         if not lo <= t < hi:
             continue
         arrival = t + rng.uniform(1, 6) * HOUR  # resulted hours later: arrives out of order
         if with_ck or _worried(plan, t):
             out.add(arrival, _ck(plan, t, rng))
-        if plan.daily_labs or _worried(plan, t):
+        if plan.daily_labs or _worried(plan, t) or sparse:
             wbc = plan.baseline.wbc
             lk = plan.courses.get("leukocytosis")
             if lk is not None:
@@ -287,6 +373,8 @@ def _medications(plan: PatientPlan, lo: float, hi: float, rng: random.Random, ou
     for k, dose in enumerate(plan.doses):
         if not lo <= dose.time < hi:
             continue
+        if plan.charting == "sparse" and dose.action == "administered" and _missed_dose(plan, k):
+            continue
         ev = _base(plan, "medication", f"{plan.patient_id}/m/{k}", dose.time)
         ev.update(drug=dose.drug, action=dose.action)
         if dose.dose is not None:
@@ -294,3 +382,12 @@ def _medications(plan: PatientPlan, lo: float, hi: float, rng: random.Random, ou
         if dose.route is not None:
             ev["route"] = dose.route
         out.add(dose.time + rng.uniform(60, 1200), ev)
+
+
+MISSED_DOSE_RATE = 0.1  # sparse charting: administrations missing from the chart
+
+
+def _missed_dose(plan: PatientPlan, k: int) -> bool:
+    """Whether dose ``k`` is missing from a sparsely kept chart (its own generator per dose,
+    so a window boundary never changes the answer)."""
+    return random.Random(f"missed:{plan.index}:{k}").random() < MISSED_DOSE_RATE

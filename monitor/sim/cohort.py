@@ -104,10 +104,40 @@ def _baseline(rng: random.Random, sex: str) -> Baseline:
     )
 
 
+CHARTING_PROFILES = ("routine", "sparse", "mix")
+
+
+def charting_profile(seed: int, index: int, profile: str, sparse_fraction: float = 0.5) -> str:
+    """The charting of one patient: the profile itself, or for ``mix`` sparse for about
+    ``sparse_fraction`` of patients (its own generator: the plans are the same in every profile)."""
+    if profile != "mix":
+        return profile
+    return (
+        "sparse"
+        if random.Random(f"{seed}:charting:{index}").random() < sparse_fraction
+        else ("routine")
+    )
+
+
+def _sparse(plan: PatientPlan, seed: int) -> None:
+    """Case-report-like charting: ward observations every 8-24 h, bloods every 2-4 days."""
+    rng = random.Random(f"{seed}:sparse:{plan.index}")
+    plan.charting = "sparse"
+    if not plan.icu:
+        plan.chart_every_h = rng.choice((8.0, 12.0, 12.0, 24.0))
+    plan.lab_every_days = rng.choice((2, 3, 4))
+
+
 def plan_patient(
-    index: int, condition: str, seed: int, start: float, days: float, icu_fraction: float
+    index: int,
+    condition: str,
+    seed: int,
+    start: float,
+    days: float,
+    icu_fraction: float,
+    charting: str = "routine",
 ) -> PatientPlan:
-    """One patient's plan; deterministic for (seed, index, condition)."""
+    """One patient's plan; deterministic for (seed, index, condition, charting)."""
     rng = random.Random(f"{seed}:plan:{index}")
     sex = rng.choice(("female", "male"))
     admit = start + _u(rng, 0, 6) * HOUR
@@ -144,6 +174,8 @@ def plan_patient(
         antipsychotic=False,
     )
     PLANNERS[condition](plan, rng)
+    if charting == "sparse":
+        _sparse(plan, seed)
     if not plan.positive and rng.random() < 0.15:
         plan.discharged = True
         plan.end = admit + _u(rng, 0.4, 0.95) * (end - admit)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.sim.charting import Arrival, ChartOptions, iso, window_events
-from monitor.sim.cohort import DEFAULT_MIX, POSITIVE, allocate, plan_patient
+from monitor.sim.cohort import DEFAULT_MIX, POSITIVE, allocate, charting_profile, plan_patient
 from monitor.sim.model import DAY, PatientPlan, Truth, truth_of
 
 TRUTH_VERSION = 1
@@ -26,13 +26,22 @@ class SimSpec:
     icu_fraction: float = 0.1
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     chart: ChartOptions = field(default_factory=ChartOptions)
+    charting: str = "routine"  # routine, sparse or mix (monitor.sim.cohort.CHARTING_PROFILES)
 
 
 def plan_cohort(spec: SimSpec) -> list[PatientPlan]:
     conditions = allocate(spec.patients, spec.mix)
     random.Random(f"{spec.seed}:mix").shuffle(conditions)
     return [
-        plan_patient(i, c, spec.seed, spec.start, spec.days, spec.icu_fraction)
+        plan_patient(
+            i,
+            c,
+            spec.seed,
+            spec.start,
+            spec.days,
+            spec.icu_fraction,
+            charting_profile(spec.seed, i, spec.charting),
+        )
         for i, c in enumerate(conditions)
     ]
 
@@ -73,9 +82,10 @@ def truth_document(spec: SimSpec, plans: list[PatientPlan]) -> dict[str, Any]:
             "icu_fraction": spec.icu_fraction,
             "numerics_minutes": spec.chart.numerics_minutes,
             "mix": spec.mix,
+            "charting": spec.charting,
         },
         "positive_conditions": sorted(POSITIVE),
-        "patients": [truth_json(truth_of(p)) for p in plans],
+        "patients": [{**truth_json(truth_of(p)), "charting": p.charting} for p in plans],
     }
 
 

@@ -135,6 +135,10 @@ class PatientPlan:
     restraint_at: float | None = None
     # Clinician concern starts closer observation and CK testing (set by the planner).
     concern_from: float = INF
+    # How the ward charts this patient: "routine" (every shift, every few hours) or "sparse"
+    # (by exception, as case reports read: see monitor.sim.charting).
+    charting: str = "routine"
+    lab_every_days: int = 1  # sparse charting: bloods every few days
 
     def ck_multiple(self, t: float) -> float:
         base = self.baseline.ck_mult

@@ -32,8 +32,17 @@ SITE_OFFSET = {"oral": 0.0, "temporal": 0.0, "axillary": 0.5, "tympanic": -0.5, 
                "rectal": -0.5}  # fmt: skip
 
 
-def cohort(seed: int, patients: int = 10, days: float = 4.0) -> tuple[list[bytes], dict[str, Any]]:
-    spec = SimSpec(patients=patients, days=days, seed=seed, mix=RICH_MIX, icu_fraction=0.3)
+def cohort(
+    seed: int, patients: int = 10, days: float = 4.0, charting: str = "mix"
+) -> tuple[list[bytes], dict[str, Any]]:
+    spec = SimSpec(
+        patients=patients,
+        days=days,
+        seed=seed,
+        mix=RICH_MIX,
+        icu_fraction=0.3,
+        charting=charting,
+    )
     plans = plan_cohort(spec)
     lines = [line for _, line in cohort_stream(spec, plans)]
     return lines, truth_document(spec, plans)
@@ -49,6 +58,39 @@ def test_same_seed_same_bytes_other_seed_other_bytes() -> None:
     c, _ = cohort(8)
     assert a == b and orjson.dumps(ta) == orjson.dumps(tb)
     assert a != c
+
+
+def test_charting_profiles_differ_as_documented() -> None:
+    """Sparse charting: fewer ward observations and assessments, each sign charted only when
+    it appears or goes; the plans (who has what, when) are the same in both profiles."""
+    routine, t_routine = cohort(11, patients=12, charting="routine")
+    sparse, t_sparse = cohort(11, patients=12, charting="sparse")
+    assert [p["features"] for p in t_routine["patients"]] == [
+        p["features"] for p in t_sparse["patients"]
+    ]
+    assert {p["charting"] for p in t_sparse["patients"]} == {"sparse"}
+
+    def kinds(lines: list[bytes]) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for line in lines:
+            out[orjson.loads(line)["kind"]] += 1
+        return out
+
+    r, s = kinds(routine), kinds(sparse)
+    assert s["assessment"] < r["assessment"] / 2
+    assert s["medication"] < r["medication"]  # missed doses
+    # By exception: no two consecutive chartings of a sign say the same thing.
+    last: dict[tuple[str, str], bool] = {}
+    charted = sorted(
+        (orjson.loads(line) for line in sparse),
+        key=lambda e: (e["time"], e["event_id"]),
+    )
+    for e in charted:
+        if e["kind"] != "assessment" or e["code"] == "gcs":
+            continue
+        key = (e["patient_id"], e["code"])
+        assert last.get(key) is not e["present"], f"{key} charted {e['present']} twice in a row"
+        last[key] = e["present"]
 
 
 @given(n=st.integers(0, 5000), weights=st.lists(st.floats(0.01, 10), min_size=1, max_size=10))

@@ -240,7 +240,7 @@ SCENARIOS = [
         differential={"sepsis"},
     ),
     # Mimic: isolated CK rise after IM injections and restraint. CK alone is rhabdomyolysis,
-    # not NMS (Scott 2024): at most a low-priority alert.
+    # not NMS (Scott 2024): exposure + CK = 30 is below 'low' (31), so no alert at all.
     #  h: 0 haloperidol 10 mg IM x2 (restraint) ... 12 CK 3500 U/L ... vitals normal
     Scenario(
         name="mimic: isolated CK rise after IM injection and restraint",
@@ -253,8 +253,7 @@ SCENARIOS = [
             chart(12, "mental_status", present=False),
         ],
         until=36,
-        max_priority="low",
-        peak_met={"exposure", "ck_elevation"},
+        max_priority=None,
     ),
     # Mimic: serotonin syndrome without any neuroleptic: no NMS alert at all.
     #  h: 0 sertraline ... 10 tramadol ... 12 clonus, hyperreflexia, MS+, fever, autonomic

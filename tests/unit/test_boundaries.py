@@ -391,8 +391,8 @@ def test_gcs_threshold_and_drop(values: list[int], met: bool) -> None:
 @pytest.mark.parametrize(
     ("score", "exposed", "priority"),
     [
-        (29, True, None),
-        (30, True, "low"),
+        (30, True, None),  # exposure + CK alone, or + lability alone: not even low
+        (31, True, "low"),
         (44, True, "low"),
         (45, True, "medium"),
         (73, True, "medium"),
