@@ -32,6 +32,9 @@ class ReplayStats:
     duplicates: int = 0
     transitions: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    # Medication names (or codes) the drug catalogue does not know, with how often they came:
+    # what an integration engineer must look at first (a missed drug is a missed patient).
+    unrecognised: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(slots=True)
@@ -151,6 +154,8 @@ def replay_events(
             continue
         if result.duplicate:
             stats.duplicates += 1
+        if result.unrecognised is not None:
+            stats.unrecognised[" ".join(result.unrecognised.split())] += 1
         emit(result.transitions)
     if keyed:
         # The input covers time up to its last event: let every patient reach it.
@@ -179,12 +184,28 @@ def run_replay(paths: list[str], cfg: ClinicalSettings, summary: bool, pretty: b
     print(
         f"replay: {stats.lines} lines, {stats.events} events, {len(ward.states)} patients, "
         f"{rejected} rejected{' (' + reasons + ')' if reasons else ''}, "
-        f"{stats.duplicates} duplicates, {stats.transitions} alert transitions",
+        f"{stats.duplicates} duplicates, {stats.transitions} alert transitions, "
+        f"{sum(stats.unrecognised.values())} medication records of "
+        f"{len(stats.unrecognised)} unrecognised drug names",
         file=sys.stderr,
     )
     if summary:
         print(_table(ward, table), file=sys.stderr)
+        print(unrecognised_table(stats.unrecognised), file=sys.stderr)
     return 0
+
+
+def unrecognised_table(names: Counter[str]) -> str:
+    """The medication names the catalogue does not know, most frequent first (drug names are
+    not patient identifiers). A site adds them with NMS_CLINICAL__DRUG_CATALOGUE_FILE."""
+    if not names:
+        return "unrecognised medication names: none"
+    lines = [f"unrecognised medication names ({len(names)}; add them to a site catalogue file):"]
+    lines += [
+        f"  {count:>7}  {name}"
+        for name, count in sorted(names.items(), key=lambda x: (-x[1], x[0]))
+    ]
+    return "\n".join(lines)
 
 
 def _table(ward: Ward, table: dict[str, PatientSummary]) -> str:

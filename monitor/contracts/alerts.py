@@ -26,6 +26,7 @@ CriterionName = Literal[
     "negative_workup",
 ]
 PRIORITY_RANK: dict[str | None, int] = {None: 0, "low": 1, "medium": 2, "high": 3}
+ALERT_VERSION = 2
 
 
 class _Out(BaseModel):
@@ -63,6 +64,9 @@ class ExposureDrug(_Out):
     drug_class: str
     route: str | None = None
     long_acting: bool
+    product: str | None = Field(
+        None, description="The long-acting product counting as exposure (since alert version 2)."
+    )
     last_dose_time: AwareDatetime
     exposure_until: AwareDatetime
     doses_in_window: int
@@ -89,6 +93,11 @@ class Differential(_Out):
 class Alert(_Out):
     """One alert transition for one patient episode of one condition."""
 
+    schema_version: int = Field(
+        ALERT_VERSION,
+        description="Version of this contract: 1 the first; 2 adds exposure.drugs[].product "
+        "(the long-acting product) and this field.",
+    )
     alert_id: str = Field(description="Stable per patient episode and condition; pager dedup key.")
     transition_id: str = Field(description="Deterministic id of this transition, for dedup.")
     sequence: int = Field(ge=1, description="1 for 'opened', then +1 per transition of the alert.")

@@ -7,6 +7,7 @@ Unknown extra fields are ignored. A missing or invalid required field rejects th
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal, Self
 
 from pydantic import (
@@ -22,6 +23,7 @@ from pydantic import (
 from monitor.knowledge.units import LAB_UNITS, VITAL_UNITS
 
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+_ATC = re.compile(r"[A-Z][0-9]{2}[A-Z]{2}[0-9]{2}")
 PatientId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
@@ -109,15 +111,45 @@ class LabEvent(_EventBase):
         return self
 
 
+class MedicationCode(BaseModel):
+    """A coded drug: WHO ATC (e.g. N05AD01), RxNorm ingredient RXCUI (digits) or SNOMED CT
+    substance concept id (digits)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    system: Literal["atc", "rxnorm", "snomed"]
+    code: Annotated[str, StringConstraints(min_length=1, max_length=32, strip_whitespace=True)]
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        if self.system == "atc":
+            if not _ATC.fullmatch(self.code.upper()):
+                raise ValueError(f"ATC code {self.code!r} is not like N05AD01")
+        elif not self.code.isdigit():
+            raise ValueError(f"{self.system} code {self.code!r} must be digits")
+        return self
+
+
 class MedicationEvent(_EventBase):
-    """A medication administration, or the stop of an order."""
+    """A medication administration, or the stop of an order, named by text, codes or both."""
 
     kind: Literal["medication"]
-    drug: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    drug: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        None, description="The drug as the record writes it (name, strength, form, route)."
+    )
+    codes: list[MedicationCode] | None = Field(
+        None, max_length=16, description="Codes of the drug (since event contract version 2)."
+    )
     action: Literal["administered", "discontinued"]
     dose: float | None = Field(None, ge=0)
     dose_unit: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
     route: Route | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> Self:
+        if self.drug is None and not self.codes:
+            raise ValueError("a medication needs drug (its name) or codes")
+        return self
 
 
 class AssessmentEvent(_EventBase):

@@ -67,8 +67,10 @@ def recommendations(ex: Explained, withdrawn_only: bool, now: float) -> list[str
         "setting; benzodiazepines, dantrolene or bromocriptine are a senior clinician's decision."
     )
     if any(a.long_acting for a in ex.active):
+        until = max(a.until for a in ex.active if a.long_acting)
         out.append(
-            "Long-acting injection given: the drug persists for weeks; plan prolonged monitoring."
+            "Long-acting injection given: the drug persists for weeks to months (counted until "
+            f"{to_datetime(until):%Y-%m-%d}); plan prolonged monitoring."
         )
     if ex.differential:
         out.append("Consider the differential: " + ", ".join(c for c, _ in ex.differential) + ".")
@@ -111,6 +113,7 @@ def build_alert(
                 drug_class=a.drug_class,
                 route=a.route,
                 long_acting=a.long_acting,
+                product=a.product,
                 last_dose_time=to_datetime(a.last_dose),
                 exposure_until=to_datetime(a.until),
                 doses_in_window=a.doses_in_window,

@@ -38,6 +38,9 @@ class StepResult(NamedTuple):
     state: PatientState
     transitions: list[Alert]
     duplicate: bool
+    # A medication record that matched nothing in the drug catalogue (its drug text): accepted,
+    # and reported so that the catalogue's gaps are seen, never silently ignored.
+    unrecognised: str | None = None
 
 
 def _vital_key(event_id: str) -> int:
@@ -86,13 +89,14 @@ def step(state: PatientState, event: Event, cfg: ClinicalSettings) -> StepResult
         )
     transitions: list[Alert] = []
     urgent = not is_vital
+    unrecognised = None
     # Ingest first: it may reject, and must do so before anything is changed.
     if isinstance(event, VitalEvent):
         urgent = ingest.ingest_vital(state, event, t, cfg, hot)
     elif isinstance(event, LabEvent):
         ingest.ingest_lab(state, event, t, cfg)
     elif isinstance(event, MedicationEvent):
-        ingest.ingest_medication(state, event, t, cfg)
+        unrecognised = ingest.ingest_medication(state, event, t, cfg)
     elif isinstance(event, AssessmentEvent):
         ingest.ingest_assessment(state, event, t, cfg)
     elif isinstance(event, PatientEvent):
@@ -126,7 +130,7 @@ def step(state: PatientState, event: Event, cfg: ClinicalSettings) -> StepResult
         return StepResult(state, transitions, False)
     if not isinstance(event, AckEvent):
         transitions.extend(_evaluate_if_due(state, state.clock, cfg, hot, force=urgent))
-    return StepResult(state, transitions, False)
+    return StepResult(state, transitions, False, unrecognised)
 
 
 def _evaluate_if_due(

@@ -14,16 +14,16 @@ from __future__ import annotations
 from monitor.engine.exposure import Withdrawal
 from monitor.engine.state import PatientState
 from monitor.engine.timeutil import iso
-from monitor.knowledge.drugs import DrugClass, has_class
+from monitor.knowledge.drugs import DrugClass
 from monitor.knowledge.thresholds import HOUR, ClinicalSettings
 
 
 def _given_within(
-    state: PatientState, drug_class: DrugClass, now: float, hours: float
+    state: PatientState, drug_class: DrugClass, now: float, hours: float, cfg: ClinicalSettings
 ) -> list[tuple[str, float]]:
     out = []
     for name, rec in state.meds.items():
-        if not has_class(name, rec.drug_class, drug_class):
+        if rec.drug_class != drug_class.value and not cfg.drugs.has_class(name, drug_class):
             continue
         times = [d[0] for d in rec.doses if now - hours * HOUR <= d[0] <= now]
         if times:
@@ -45,7 +45,7 @@ def differential(
         rec = state.charted.get(code)
         return rec is not None and rec[1] and 0 <= now - rec[0] <= window
 
-    sero = _given_within(state, DrugClass.SEROTONERGIC, now, cfg.serotonergic_window_hours)
+    sero = _given_within(state, DrugClass.SEROTONERGIC, now, cfg.serotonergic_window_hours, cfg)
     signs = [c for c in ("clonus", "hyperreflexia") if charted_present(c)]
     if sero or signs:
         parts = [f"{name} given {iso(t)}" for name, t in sero]
@@ -57,7 +57,7 @@ def differential(
                 "serotonin toxicity over lead-pipe rigidity)",
             )
         )
-    abx = _given_within(state, DrugClass.ANTIBIOTIC, now, cfg.antibiotic_window_hours)
+    abx = _given_within(state, DrugClass.ANTIBIOTIC, now, cfg.antibiotic_window_hours, cfg)
     if abx:
         reason = ", ".join(name for name, _ in abx) + " given: infection suspected"
         wbc = [
@@ -79,7 +79,7 @@ def differential(
                 "; ".join(parts) + ": restart the dopaminergic drug, do not just stop things",
             )
         )
-    mh = _given_within(state, DrugClass.MH_TRIGGER, now, cfg.anaesthetic_window_hours)
+    mh = _given_within(state, DrugClass.MH_TRIGGER, now, cfg.anaesthetic_window_hours, cfg)
     if mh:
         hints.append(
             (

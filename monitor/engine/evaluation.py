@@ -83,7 +83,8 @@ def _findings(
     exposure = d.Finding(exposed)
     if explain:
         parts = [
-            f"{a.drug} ({a.route or 'route not given'}{', long-acting' if a.long_acting else ''}) "
+            f"{a.drug} ({a.route or 'route not given'}"
+            f"{f', long-acting: {a.product}' if a.product else ''}) "
             f"last {iso(a.last_dose)}, counts until {iso(a.until)}"
             for a in active
         ]

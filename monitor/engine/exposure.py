@@ -1,16 +1,21 @@
 """IEC criterion 1: dopamine antagonist given, or dopaminergic drug withdrawn, within 72 h.
 
-Sources: Gurrera 2011 (72 h); clinical-reference section 3: long-acting injectables expose for
-weeks (Caroff 2-4 weeks, Adityanjee 8 weeks; ``depot_exposure_days``); the abrupt stop or dose cut
-of a dopaminergic drug causes the same syndrome (parkinsonism-hyperpyrexia).
+Sources: Gurrera 2011 (72 h). A long-acting injectable exposes for as long as its product keeps
+the drug in the body: each product's horizon comes from its labelled dosing interval and
+pharmacokinetics (the catalogue, ``monitor/knowledge/data/drugs.toml``; overridable with
+``lai_horizon_days``), from two-weekly risperidone microspheres to six-monthly paliperidone
+palmitate; an injection of no known product counts for ``depot_exposure_days`` (Caroff & Mann
+1993: 2-4 weeks; Adityanjee 1999: 8 weeks). The abrupt stop or dose cut of a dopaminergic drug
+causes the same syndrome (parkinsonism-hyperpyrexia).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from monitor.engine.ingest import dose_horizon_s
 from monitor.engine.state import Dose, PatientState
-from monitor.knowledge.drugs import ANTAGONIST_CLASSES, ANTIPSYCHOTIC_CLASSES, HIGH_POTENCY
+from monitor.knowledge.drugs import ANTAGONIST_CLASSES, ANTIPSYCHOTIC_CLASSES
 from monitor.knowledge.thresholds import HOUR, ClinicalSettings
 
 _ANTAGONIST_VALUES = frozenset(c.value for c in ANTAGONIST_CLASSES)
@@ -23,6 +28,7 @@ class ActiveDrug:
     drug_class: str
     route: str | None
     long_acting: bool
+    product: str | None  # the long-acting product counting now, as the catalogue names it
     last_dose: float
     last_dose_eid: str
     until: float
@@ -42,19 +48,19 @@ class Withdrawal:
 def active_antagonists(state: PatientState, now: float, cfg: ClinicalSettings) -> list[ActiveDrug]:
     """Antagonists whose latest qualifying dose is within its exposure window (inclusive)."""
     window = cfg.exposure_window_hours * HOUR
-    depot = cfg.depot_exposure_days * 24.0 * HOUR
     active: list[ActiveDrug] = []
     for name, rec in state.meds.items():
         if rec.drug_class not in _ANTAGONIST_VALUES:
             continue
         best_until = None
+        best_product: str | None = None
         last = None
         for dose in rec.doses:
             if dose[0] > now:
                 continue
-            until = dose[0] + (depot if dose[3] else window)
+            until = dose[0] + dose_horizon_s(dose, cfg)
             if until >= now and (best_until is None or until > best_until):
-                best_until = until
+                best_until, best_product = until, dose[3]
             last = dose
         if best_until is None or last is None:
             continue
@@ -62,12 +68,19 @@ def active_antagonists(state: PatientState, now: float, cfg: ClinicalSettings) -
         im = sum(1 for d in recent if d[2] in ("im", "iv"))
         amounts = [d[1] for d in recent if d[1] is not None]
         escalated = len(amounts) >= 2 and amounts[-1] >= 2.0 * amounts[0]
+        depot = [
+            d[3]
+            for d in rec.doses
+            if d[3] is not None and d[0] <= now <= d[0] + dose_horizon_s(d, cfg)
+        ]
+        product = best_product if best_product is not None else (depot[-1] if depot else None)
         active.append(
             ActiveDrug(
                 drug=name,
                 drug_class=rec.drug_class,
                 route=last[2],
-                long_acting=any(d[3] for d in rec.doses if d[0] + depot >= now and d[0] <= now),
+                long_acting=product is not None,
+                product=cfg.drugs.product_label(product) if product is not None else None,
                 last_dose=last[0],
                 last_dose_eid=last[4],
                 until=best_until,
@@ -137,7 +150,7 @@ def risk_factors(
         out.append(f"{im} parenteral (IM/IV) antagonist dose(s) in the last 72 h")
     if any(a.long_acting for a in active):
         out.append("long-acting (depot) antipsychotic: exposure persists for weeks")
-    if any(a.drug in HIGH_POTENCY for a in active):
+    if any(cfg.drugs.high_potency(a.drug) for a in active):
         out.append("high-potency antipsychotic")
     if sum(1 for a in active if a.drug_class in _ANTIPSYCHOTIC_VALUES) >= 2:
         out.append("two or more antipsychotics at once")

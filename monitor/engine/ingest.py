@@ -14,8 +14,8 @@ from monitor.contracts.events import (
     VitalEvent,
 )
 from monitor.engine.errors import EventRejected
-from monitor.engine.state import MedRecord, PatientState, Reading, TempBucket
-from monitor.knowledge.drugs import match_drug
+from monitor.engine.state import Dose, MedRecord, PatientState, Reading, TempBucket
+from monitor.knowledge.drugs import DrugClass
 from monitor.knowledge.thresholds import HOUR, ClinicalSettings, HotPath
 from monitor.knowledge.units import (
     ImplausibleValue,
@@ -197,9 +197,19 @@ def ingest_lab(state: PatientState, ev: LabEvent, t: float, cfg: ClinicalSetting
 
 def ingest_medication(
     state: PatientState, ev: MedicationEvent, t: float, cfg: ClinicalSettings
-) -> None:
-    """Record doses and stops of catalogue drugs; other drugs are accepted and not kept."""
-    for match in match_drug(ev.drug):
+) -> str | None:
+    """Record doses and stops of catalogue drugs; other drugs are accepted and not kept.
+
+    Returns the record's drug text when neither its name nor its codes are in the catalogue, so
+    the caller can report what the catalogue is missing (never silently ignored)."""
+    codes = tuple((c.system, c.code) for c in ev.codes or ())
+    mg = ev.dose if ev.dose is not None and (ev.dose_unit or "mg").lower() == "mg" else None
+    matches = cfg.drugs.match(ev.drug, codes, mg)
+    if not matches:
+        return ev.drug or ",".join(f"{s}:{c}" for s, c in codes)
+    for match in matches:
+        if match.drug_class == DrugClass.OTHER:
+            continue
         rec = state.meds.get(match.name)
         if rec is None:
             rec = state.meds[match.name] = MedRecord(drug_class=match.drug_class.value)
@@ -208,17 +218,29 @@ def ingest_medication(
                 rec.discontinued_at = t
                 rec.discontinued_eid = ev.event_id
             continue
-        long_acting = match.long_acting
-        rec.doses.append((t, ev.dose, ev.route, long_acting, ev.event_id))
+        rec.doses.append((t, ev.dose, ev.route, match.product, ev.event_id))
         rec.doses.sort(key=lambda d: (d[0], d[4]))
         _prune_doses(rec, _now(state, t), cfg)
+    return None
+
+
+def dose_horizon_s(dose: Dose, cfg: ClinicalSettings) -> float:
+    """How long after it a dose counts as exposure: 72 h (Gurrera 2011), or a long-acting
+    product's own horizon (its labelled interval and pharmacokinetics; catalogue)."""
+    if dose[3] is None:
+        return cfg.exposure_window_hours * HOUR
+    return cfg.drugs.horizon_days(dose[3], cfg.depot_exposure_days) * 24.0 * HOUR
 
 
 def _prune_doses(rec: MedRecord, now: float, cfg: ClinicalSettings) -> None:
-    keep = max(cfg.depot_exposure_days * 24.0, cfg.exposure_window_hours * 2.0) * HOUR
-    horizon = now - keep - cfg.allowed_lateness_hours * HOUR
-    # Keep at least the two latest doses: a dose cut compares the last two.
-    while len(rec.doses) > 2 and (rec.doses[0][0] < horizon or len(rec.doses) > MAX_LIST):
+    # A dose is kept while it still counts (its own horizon) and for twice the 72 h window (a
+    # dose cut compares recent doses), plus the allowed lateness; always the two latest.
+    late = cfg.allowed_lateness_hours * HOUR
+    window = cfg.exposure_window_hours * 2.0 * HOUR
+    while len(rec.doses) > 2 and (
+        len(rec.doses) > MAX_LIST
+        or rec.doses[0][0] + max(dose_horizon_s(rec.doses[0], cfg), window) + late < now
+    ):
         rec.doses.pop(0)
 
 

@@ -10,6 +10,9 @@ Versions:
 2. adds ``la``: the two latest single readings of temperature and blood pressure (consecutive
    charted readings); a v1 state starts with none, so the consecutive-readings rule applies again
    from the next two readings.
+3. a dose's fourth field is its long-acting product (a catalogue id, or null) instead of a
+   long-acting flag; a v2 long-acting dose becomes "any product of its drug" (``*name``), which
+   counts for the longest horizon of that drug's products.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import orjson
 from monitor.engine.state import AlertState, MedRecord, PatientState, TempBucket
 from monitor.knowledge.thresholds import HOUR
 
-VERSION = 2
+VERSION = 3
 
 
 class StateFormatError(ValueError):
@@ -148,8 +151,16 @@ def _v1_to_v2(o: dict[str, Any]) -> dict[str, Any]:
     return {**o, "v": 2, "la": {}}
 
 
+def _v2_to_v3(o: dict[str, Any]) -> dict[str, Any]:
+    meds = {
+        name: [r[0], [[*d[:3], f"*{name}" if d[3] else None, d[4]] for d in r[1]], *r[2:]]
+        for name, r in o["m"].items()
+    }
+    return {**o, "v": 3, "m": meds}
+
+
 # version -> the step that turns an object of that version into the next one
-_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 _LOADABLE = frozenset({*_MIGRATIONS, VERSION})
 
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-# A dose record: (time, dose or None, route or None, long_acting, event_id)
-Dose = tuple[float, float | None, str | None, bool, str]
+# A dose record: (time, dose or None, route or None, long-acting product or None, event_id).
+# The product is a catalogue id, "?id1|id2" when the record fits several products, or "*name"
+# for any product of that ingredient (states written before products were identified).
+Dose = tuple[float, float | None, str | None, str | None, str]
 # A lab record: (time, canonical value, canonical reference high or None, event_id, raw value, unit)
 LabResult = tuple[float, float, float | None, str, float, str]
 # An assessment record: (time, present, event_id)

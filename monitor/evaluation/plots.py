@@ -73,7 +73,8 @@ def timeline(
         elif isinstance(ev, AssessmentEvent) and ev.present is not None:
             signs.setdefault(ev.code, []).append((when, ev.present))
         elif isinstance(ev, MedicationEvent):
-            doses.append((when, ev.drug, ev.action))
+            name = ev.drug or ", ".join(f"{c.system} {c.code}" for c in ev.codes or ())
+            doses.append((when, name, ev.action))
     _plot(temp, series, ("temperature",), "Temperature (°C, as measured)")
     temp.axhline(38.0, color="red", lw=0.8, ls="--")
     _plot(hr, series, ("heart_rate", "respiratory_rate"), "HR, RR (/min)")

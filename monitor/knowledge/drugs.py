@@ -1,34 +1,45 @@
-"""Drug catalogue: which administrations count as exposure, withdrawal or a differential clue.
+"""Which administrations count as exposure, withdrawal or a differential clue.
 
-Source: shared/docs/clinical-reference.md section 3 (dopamine antagonists, depot forms,
-dopaminergic drugs; risk factors after Keck 1989, Viejo 2003, Pearlman 1986) and section 6
-(serotonergic drugs after the Hunter criteria, Dunkley 2003; malignant-hyperthermia triggers;
-antibiotics as a proxy for suspected infection).
+The catalogue itself is data (``monitor/knowledge/data/drugs.toml``, loaded by
+:mod:`monitor.knowledge.catalogue`, every entry with its public sources); this module matches a
+medication record against it: by its text (generic names with salts and esters, brand names of the
+US, UK, EU, Canada and Australia, combination products, order strings with strength, form and
+route) and by its codes (WHO ATC, RxNorm ingredient RXCUI, SNOMED CT substance). A long-acting
+injectable is identified by product where the record allows (brand, long official name, ester
+form and labelled strength), because products differ in how long one injection lasts.
 
-Matching is by generic name, tolerant of case, punctuation, salts ("hydrochloride"), depot words
-("decanoate", "long-acting injection") and combination products ("levodopa/carbidopa").
+Classes follow the NMS literature: dopamine antagonists (antipsychotics, antiemetics, depleters)
+give exposure (Gurrera 2011, criterion 1); stopping a dopaminergic drug causes the same syndrome
+(parkinsonism-hyperpyrexia); serotonergic drugs (Hunter criteria, Dunkley 2003), anaesthetic
+triggers of malignant hyperthermia and antibiotics (suspected infection) feed the differential.
 """
 
 from __future__ import annotations
 
-import itertools
-import re
+from collections import OrderedDict
 from dataclasses import dataclass
-from enum import StrEnum
-from functools import lru_cache
+from functools import cache
 
+from monitor.knowledge.catalogue import (
+    Catalogue,
+    DrugClass,
+    bundled_document,
+    depot_wording,
+    dose_in_text,
+    parse_catalogue,
+    read_toml,
+    words,
+)
 
-class DrugClass(StrEnum):
-    FIRST_GENERATION = "first_generation_antipsychotic"
-    SECOND_GENERATION = "second_generation_antipsychotic"
-    NON_PSYCHIATRIC_ANTAGONIST = "non_psychiatric_dopamine_antagonist"
-    DOPAMINE_DEPLETER = "dopamine_depleter"
-    DOPAMINERGIC = "dopaminergic"
-    SEROTONERGIC = "serotonergic"
-    MH_TRIGGER = "malignant_hyperthermia_trigger"
-    ANTIBIOTIC = "antibiotic"
-    LITHIUM = "lithium"
-
+__all__ = [
+    "ANTAGONIST_CLASSES",
+    "ANTIPSYCHOTIC_CLASSES",
+    "DrugClass",
+    "DrugMatch",
+    "Matcher",
+    "bundled",
+    "match_drug",
+]
 
 ANTAGONIST_CLASSES = frozenset(
     {
@@ -39,241 +50,173 @@ ANTAGONIST_CLASSES = frozenset(
     }
 )
 ANTIPSYCHOTIC_CLASSES = frozenset({DrugClass.FIRST_GENERATION, DrugClass.SECOND_GENERATION})
-
-_FIRST_GENERATION = (
-    "haloperidol droperidol chlorpromazine fluphenazine perphenazine trifluoperazine thioridazine "
-    "thiothixene loxapine flupentixol zuclopenthixol pimozide molindone levomepromazine sulpiride "
-    "periciazine"
+_INJECTION_WORDS = frozenset(
+    {"inj", "injection", "injectable", "ampoule", "ampoules", "amp", "im", "vial", "syringe"}
 )
-_SECOND_GENERATION = (
-    "amisulpride aripiprazole asenapine brexpiprazole cariprazine clozapine iloperidone "
-    "lumateperone lurasidone olanzapine paliperidone quetiapine risperidone sertindole ziprasidone"
-)
-_NON_PSYCHIATRIC = (
-    "metoclopramide prochlorperazine promethazine domperidone trimethobenzamide amoxapine"
-)
-_DEPLETERS = "tetrabenazine deutetrabenazine valbenazine reserpine"
-_DOPAMINERGIC = (
-    "levodopa amantadine bromocriptine pramipexole ropinirole rotigotine apomorphine cabergoline"
-)
-_SEROTONERGIC = (
-    "fluoxetine sertraline paroxetine citalopram escitalopram fluvoxamine venlafaxine "
-    "desvenlafaxine duloxetine milnacipran levomilnacipran phenelzine tranylcypromine "
-    "isocarboxazid selegiline moclobemide rasagiline linezolid tramadol fentanyl methylene_blue "
-    "meperidine pethidine tapentadol dextromethorphan clomipramine imipramine trazodone "
-    "vortioxetine vilazodone sumatriptan ondansetron"
-)
-_MH_TRIGGERS = "sevoflurane desflurane isoflurane halothane enflurane succinylcholine suxamethonium"
-_ANTIBIOTICS = (
-    "amoxicillin ampicillin piperacillin tazobactam ceftriaxone cefotaxime ceftazidime cefepime "
-    "cefazolin cefuroxime cephalexin meropenem imipenem ertapenem vancomycin gentamicin "
-    "amikacin tobramycin ciprofloxacin levofloxacin moxifloxacin azithromycin clarithromycin "
-    "erythromycin doxycycline clindamycin metronidazole trimethoprim sulfamethoxazole "
-    "nitrofurantoin flucloxacillin benzylpenicillin penicillin co_amoxiclav daptomycin "
-    "teicoplanin aztreonam colistin"
-)
-
-# Depot esters and long-acting injectable words (reference section 3, long-acting injectables).
-_DEPOT_WORDS = frozenset(
-    {
-        "decanoate",
-        "enanthate",
-        "palmitate",
-        "pamoate",
-        "lauroxil",
-        "monohydrate_lai",
-        "depot",
-        "lai",
-        "consta",
-        "maintena",
-        "sustenna",
-        "trinza",
-        "hafyera",
-        "aristada",
-        "relprevv",
-        "perseris",
-        "uzedy",
-        "rykindo",
-        "abilify_asimtufii",
-    }
-)
-_DEPOT_PHRASES = ("long acting", "long-acting", "extended release injectable", "depot injection")
-
-# Salts and forms that say nothing about the drug itself.
-_NOISE_WORDS = frozenset(
-    {
-        "hydrochloride",
-        "hcl",
-        "dihydrochloride",
-        "sodium",
-        "potassium",
-        "mesylate",
-        "maleate",
-        "fumarate",
-        "tartrate",
-        "citrate",
-        "sulfate",
-        "sulphate",
-        "hydrobromide",
-        "besylate",
-        "succinate",
-        "lactate",
-        "acetate",
-        "phosphate",
-        "bromide",
-        "chloride",
-        "tablet",
-        "tablets",
-        "tab",
-        "oral",
-        "solution",
-        "injection",
-        "inj",
-        "iv",
-        "im",
-        "mg",
-        "ml",
-        "er",
-        "xr",
-        "sr",
-        "od",
-        "odt",
-        "orally",
-        "disintegrating",
-        "syrup",
-        "elixir",
-        "liquid",
-        "patch",
-        "transdermal",
-        "extended",
-        "release",
-        "immediate",
-        "modified",
-        "dispersible",
-    }
-)
-
-_ALIASES: dict[str, str] = {
-    "haldol": "haloperidol",
-    "largactil": "chlorpromazine",
-    "zyprexa": "olanzapine",
-    "seroquel": "quetiapine",
-    "risperdal": "risperidone",
-    "clozaril": "clozapine",
-    "abilify": "aripiprazole",
-    "invega": "paliperidone",
-    "reglan": "metoclopramide",
-    "maxolon": "metoclopramide",
-    "stemetil": "prochlorperazine",
-    "phenergan": "promethazine",
-    "sinemet": "levodopa",
-    "madopar": "levodopa",
-    "carbidopa": "levodopa",
-    "benserazide": "levodopa",
-    "co_careldopa": "levodopa",
-    "co_beneldopa": "levodopa",
-    "methotrimeprazine": "levomepromazine",
-    "flupenthixol": "flupentixol",
-    "suxamethonium": "succinylcholine",
-    "methylthioninium": "methylene_blue",
-    "pethidine": "meperidine",
-    "tazocin": "piperacillin",
-}
 
 
 @dataclass(frozen=True, slots=True)
 class DrugMatch:
-    """One catalogue drug found in a free-text drug name."""
+    """One catalogue ingredient found in a medication record."""
 
     name: str
     drug_class: DrugClass
-    long_acting: bool
+    long_acting: bool = False
+    # The long-acting product: an id of the catalogue, or "?id1|id2" when the record fits several
+    # (the longest of their horizons counts).
+    product: str | None = None
 
     @property
     def is_antagonist(self) -> bool:
         return self.drug_class in ANTAGONIST_CLASSES
 
 
-def _build_catalogue() -> dict[str, DrugClass]:
-    table: dict[str, DrugClass] = {}
-    for names, cls in (
-        (_ANTIBIOTICS, DrugClass.ANTIBIOTIC),
-        (_SEROTONERGIC, DrugClass.SEROTONERGIC),
-        (_MH_TRIGGERS, DrugClass.MH_TRIGGER),
-        (_DOPAMINERGIC, DrugClass.DOPAMINERGIC),
-        (_DEPLETERS, DrugClass.DOPAMINE_DEPLETER),
-        (_NON_PSYCHIATRIC, DrugClass.NON_PSYCHIATRIC_ANTAGONIST),
-        (_SECOND_GENERATION, DrugClass.SECOND_GENERATION),
-        (_FIRST_GENERATION, DrugClass.FIRST_GENERATION),
-    ):
-        for name in names.split():
-            table[name] = cls
-    table["lithium"] = DrugClass.LITHIUM
-    table["suxamethonium"] = DrugClass.MH_TRIGGER
-    return table
+Codes = tuple[tuple[str, str], ...]
 
 
-CATALOGUE: dict[str, DrugClass] = _build_catalogue()
+class Matcher:
+    """A catalogue with its matching rules and a bounded cache of answers."""
 
-# Drugs with a second class that matters for the differential: linezolid is an antibiotic and an
-# MAOI (serotonergic); methylene blue too is an MAOI but is not an antibiotic.
-SECONDARY_CLASSES: dict[str, frozenset[DrugClass]] = {
-    "linezolid": frozenset({DrugClass.ANTIBIOTIC}),
-}
+    def __init__(self, catalogue: Catalogue, cache_size: int = 4096) -> None:
+        self.catalogue = catalogue
+        self._cache: OrderedDict[tuple[str, Codes, float | None], tuple[DrugMatch, ...]] = (
+            OrderedDict()
+        )
+        self._cache_size = cache_size
+
+    def match(
+        self, text: str | None, codes: Codes = (), dose_mg: float | None = None
+    ) -> tuple[DrugMatch, ...]:
+        """Every catalogue ingredient named by ``text`` or ``codes`` (OTHER included: known, of
+        no class the engine uses); empty when nothing is recognised."""
+        key = (text or "", codes, dose_mg)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        found = self._match(text or "", codes, dose_mg)
+        self._cache[key] = found
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return found
+
+    def _match(self, text: str, codes: Codes, dose_mg: float | None) -> tuple[DrugMatch, ...]:
+        cat = self.catalogue
+        tokens = words(text)
+        targets = cat.scan(tokens)
+        targets += [t for system, code in codes if (t := cat.codes.get((system, code.upper())))]
+        depot = depot_wording(tokens)
+        injected = not _INJECTION_WORDS.isdisjoint(tokens)
+        dose = dose_mg if dose_mg is not None else dose_in_text(text)
+        found: dict[str, DrugMatch] = {}
+        for target in targets:
+            for name in target.ingredients:
+                ingredient = cat.ingredients[name]
+                candidates = [p for p in target.products if cat.products[p].ingredient == name]
+                products = cat.by_ingredient.get(name, ())
+                if not candidates and injected:
+                    candidates = [p for p in target.injected if cat.products[p].ingredient == name]
+                if (
+                    not candidates
+                    and products
+                    and (
+                        depot  # "risperidone long-acting injection"
+                        or (injected and ingredient.injections_long_acting)
+                        or (
+                            injected and self._strength_of(products, dose)
+                        )  # "olanzapine 405 MG Inj"
+                    )
+                ):
+                    candidates = list(products)
+                product = self._choose(candidates, dose) if candidates else None
+                old = found.get(name)
+                if old is None or (product is not None and old.product is None):
+                    found[name] = DrugMatch(
+                        name, ingredient.drug_class, product is not None, product
+                    )
+        return tuple(found.values())
+
+    def _strength_of(self, products: tuple[str, ...], dose: float | None) -> bool:
+        """Whether ``dose`` is a labelled strength of one of ``products`` (an injection of a
+        drug that also has short-acting injections is long-acting only at a depot strength)."""
+        return dose is not None and any(
+            dose in self.catalogue.products[p].strengths for p in products
+        )
+
+    def _choose(self, candidates: list[str], dose: float | None) -> str:
+        """The product among ``candidates`` that the dose identifies; several: all of them."""
+        if len(candidates) > 1 and dose is not None:
+            fitting = [p for p in candidates if dose in self.catalogue.products[p].strengths]
+            candidates = fitting or candidates
+        if len(candidates) == 1:
+            return candidates[0]
+        return "?" + "|".join(sorted(candidates))
+
+    def _ids(self, product: str) -> list[str]:
+        if product.startswith("?"):
+            return product[1:].split("|")
+        if product.startswith("*"):  # any product of the ingredient (older states)
+            return list(self.catalogue.by_ingredient.get(product[1:], ()))
+        return [product]
+
+    def horizon_days(self, product: str, fallback: float) -> float:
+        """One injection's exposure horizon; for several candidates the longest of them, and
+        ``fallback`` for a product the catalogue does not know."""
+        known = [
+            self.catalogue.products[p].horizon_days
+            for p in self._ids(product)
+            if p in self.catalogue.products
+        ]
+        return max(known, default=fallback)
+
+    def product_label(self, product: str) -> str:
+        labels = [
+            self.catalogue.products[p].label
+            for p in self._ids(product)
+            if p in self.catalogue.products
+        ]
+        if len(labels) == 1:
+            return labels[0]
+        if not labels:
+            return "long-acting injection of no catalogued product"
+        return "product not identified (one of " + "; ".join(labels) + "): the longest horizon"
+
+    def has_class(self, name: str, drug_class: DrugClass) -> bool:
+        ingredient = self.catalogue.ingredients.get(name)
+        if ingredient is None:
+            return False
+        return ingredient.drug_class == drug_class or drug_class in ingredient.secondary
+
+    def high_potency(self, name: str) -> bool:
+        ingredient = self.catalogue.ingredients.get(name)
+        return ingredient is not None and ingredient.high_potency
 
 
-def has_class(name: str, primary: str, drug_class: DrugClass) -> bool:
-    """True when the catalogue drug ``name`` (primary class ``primary``) is of ``drug_class``."""
-    return primary == drug_class.value or drug_class in SECONDARY_CLASSES.get(name, ())
+@cache
+def bundled() -> Matcher:
+    """The bundled catalogue (read once from the package data)."""
+    return Matcher(parse_catalogue([("drugs.toml", bundled_document())]))
 
 
-# Forms that only exist as long-acting injectables of an antipsychotic (reference section 3).
-DEPOT_CAPABLE = frozenset(
-    {
-        "haloperidol",
-        "fluphenazine",
-        "zuclopenthixol",
-        "flupentixol",
-        "risperidone",
-        "paliperidone",
-        "aripiprazole",
-        "olanzapine",
-    }
-)
-
-_SPLIT = re.compile(r"[^a-z0-9]+")
+@cache
+def with_site(path: str | None, horizons: tuple[tuple[str, float], ...]) -> Matcher:
+    """The bundled catalogue extended by a site file and horizon overrides (validated here:
+    :class:`monitor.knowledge.catalogue.CatalogueError` names what is wrong)."""
+    if path is None and not horizons:
+        return bundled()
+    docs = [("drugs.toml", bundled_document())]
+    if path is not None:
+        docs.append((path, read_toml(path)))
+    if horizons:
+        docs.append(("NMS_CLINICAL__LAI_HORIZON_DAYS", {"horizons": dict(horizons)}))
+    return Matcher(parse_catalogue(docs))
 
 
-def _tokens(text: str) -> list[str]:
-    return [t for t in _SPLIT.split(text.lower()) if t]
+def match_drug(text: str, codes: Codes = (), dose_mg: float | None = None) -> tuple[DrugMatch, ...]:
+    """Match against the bundled catalogue (tools and tests; the engine uses its settings').
 
-
-@lru_cache(maxsize=4096)
-def match_drug(text: str) -> tuple[DrugMatch, ...]:
-    """Every catalogue drug named in ``text``; empty when none is recognised.
-
-    >>> [m.name for m in match_drug("Levodopa/Carbidopa 100/25 mg")]
+    >>> [m.name for m in match_drug("Levodopa/Carbidopa 100/25 mg") if m.drug_class != "other"]
     ['levodopa']
     >>> match_drug("Haloperidol decanoate")[0].long_acting
     True
     """
-    lowered = text.lower()
-    tokens = _tokens(lowered)
-    joined = {f"{a}_{b}" for a, b in itertools.pairwise(tokens)}
-    depot = any(t in _DEPOT_WORDS for t in tokens) or any(p in lowered for p in _DEPOT_PHRASES)
-    found: dict[str, DrugMatch] = {}
-    for token in [*tokens, *joined]:
-        if token in _NOISE_WORDS:
-            continue
-        name = _ALIASES.get(token, token)
-        cls = CATALOGUE.get(name)
-        if cls is None or name in found:
-            continue
-        long_acting = depot and name in DEPOT_CAPABLE
-        found[name] = DrugMatch(name=name, drug_class=cls, long_acting=long_acting)
-    return tuple(found.values())
-
-
-HIGH_POTENCY = frozenset(
-    {"haloperidol", "fluphenazine", "droperidol", "trifluoperazine", "pimozide", "thiothixene"}
-)
+    return bundled().match(text, codes, dose_mg)

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from monitor.knowledge.catalogue import CatalogueError
+from monitor.knowledge.drugs import Matcher, with_site
 
 HOUR = 3600.0
 
@@ -34,8 +37,20 @@ class ClinicalSettings(BaseModel):
     depot_exposure_days: float = Field(
         28.0,
         gt=0,
-        description="Long-acting injectables: exposure lasts weeks (Caroff 2-4 weeks; "
-        "Adityanjee 8 weeks). Default 4 weeks.",
+        description="A long-acting injectable the catalogue has no product for: exposure lasts "
+        "weeks (Caroff 2-4 weeks; Adityanjee 8 weeks). Catalogued products use their own "
+        "horizon (lai_horizon_days).",
+    )
+    drug_catalogue_file: str | None = Field(
+        None,
+        description="A site's own drug names, codes and long-acting horizons (TOML, the shape of "
+        "monitor/knowledge/data/drugs.toml), added to the bundled catalogue; checked at start.",
+    )
+    lai_horizon_days: dict[str, float] = Field(
+        default_factory=dict,
+        description="Exposure horizon in days per long-acting product id, overriding the "
+        "catalogue's (interval + 2 x half-life from each product's label), e.g. "
+        '{"paliperidone_palmitate_3_monthly": 120}.',
     )
     dopaminergic_dose_cut_fraction: float = Field(
         0.5,
@@ -259,11 +274,28 @@ class ClinicalSettings(BaseModel):
         "suppression (other kinds are remembered for the whole allowed lateness).",
     )
 
+    _drugs: Matcher = PrivateAttr()
+
     @model_validator(mode="after")
     def _priorities_ordered(self) -> ClinicalSettings:
         if not self.priority_low <= self.priority_medium <= self.cutoff:
             raise ValueError("priority thresholds must satisfy low <= medium <= cutoff")
         return self
+
+    @model_validator(mode="after")
+    def _catalogue(self) -> ClinicalSettings:
+        # Built (and a site file validated) once, when the settings are read at the entry point.
+        horizons = tuple(sorted(self.lai_horizon_days.items()))
+        try:
+            self._drugs = with_site(self.drug_catalogue_file, horizons)
+        except CatalogueError as exc:
+            raise ValueError(f"drug catalogue: {exc}") from None
+        return self
+
+    @property
+    def drugs(self) -> Matcher:
+        """The drug catalogue: the bundled one, with the site's additions and overrides."""
+        return self._drugs
 
 
 @dataclass(frozen=True, slots=True)

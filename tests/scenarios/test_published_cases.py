@@ -21,10 +21,6 @@ CASES = Path(__file__).parent.parent / "cases"
 CFG = ClinicalSettings()
 
 KNOWN: dict[str, str] = {
-    "depot_nms-haloperidol_decanoate-lemos-2010": (
-        "onset a month after the last haloperidol decanoate injection: beyond the single 28-day "
-        "horizon for every depot (per-product horizons: issue 18)"
-    ),
     "dopaminergic_withdrawal-levodopa-camachovelasquez-2018": (
         "the drugs were stopped a week before admission; the six days of fever before it are "
         "history, not events, so nothing in the stream places onset within 72 h of the stop"

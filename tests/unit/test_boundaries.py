@@ -275,8 +275,6 @@ def test_exposure_72h(hours: float, met: bool) -> None:
     ("drug", "hours", "met"),
     [
         ("Haloperidol decanoate", 72 + 1 / 60, True),  # long-acting after 72 h
-        ("Haloperidol decanoate", 27 * 24, True),
-        ("Haloperidol decanoate", 28 * 24 + 1 / 60, False),  # depot window: 4 weeks
         ("Paliperidone palmitate", 10 * 24, True),
         ("risperidone long-acting injection", 20 * 24, True),
         ("Metoclopramide", 71, True),
@@ -285,6 +283,54 @@ def test_exposure_72h(hours: float, met: bool) -> None:
 )
 def test_exposure_long_acting(drug: str, hours: float, met: bool) -> None:
     assert findings_at([med(0, drug, route="im")], hours)["exposure"].met is met
+
+
+def _record_for(pid: str) -> str:
+    """A medication text that the catalogue identifies as exactly this product: a brand or name
+    alone, or with one of the product's labelled strengths."""
+    cat = CFG.drugs.catalogue
+    product = cat.products[pid]
+    texts = [k for k, t in cat.phrases.items() if pid in t.products]
+    for words in sorted(texts, key=len):
+        base = " ".join(words)
+        for text in [base, *(f"{base} {s:g} mg" for s in sorted(product.strengths))]:
+            if [m.product for m in CFG.drugs.match(text)] == [pid]:
+                return text
+    raise AssertionError(f"no record text identifies {pid}")
+
+
+@pytest.mark.parametrize("pid", sorted(CFG.drugs.catalogue.products))
+def test_every_long_acting_product_counts_for_its_own_horizon(pid: str) -> None:
+    """One injection of each product counts until its horizon (inclusive) and not a minute
+    longer: from two-weekly microspheres to six-monthly palmitate, not 28 days for all."""
+    horizon_h = CFG.drugs.catalogue.products[pid].horizon_days * 24
+    events = [med(0, _record_for(pid), route="im")]
+    assert findings_at(events, 72 + 1 / 60)["exposure"].met  # beyond any oral window
+    assert findings_at(events, horizon_h)["exposure"].met
+    assert not findings_at(events, horizon_h + 1 / 60)["exposure"].met
+
+
+def test_a_product_horizon_can_be_overridden() -> None:
+    cfg = ClinicalSettings(lai_horizon_days={"paliperidone_palmitate_3_monthly": 100})
+    events = [med(0, "Invega Trinza 819 mg", route="im")]
+    assert findings_at(events, 100 * 24, cfg)["exposure"].met
+    assert not findings_at(events, 100 * 24 + 1 / 60, cfg)["exposure"].met
+
+
+def test_an_unidentified_product_counts_for_the_longest_of_its_drug() -> None:
+    """'paliperidone palmitate' with no dose could be the 1-, 3- or 6-monthly product: the
+    exposure lasts as long as the longest of them, and the alert says which were possible."""
+    longest = max(
+        p.horizon_days
+        for p in CFG.drugs.catalogue.products.values()
+        if p.ingredient == "paliperidone"
+    )
+    events = [med(0, "paliperidone palmitate", route="im")]
+    found = findings_at(events, longest * 24)["exposure"]
+    assert found.met and "product not identified" in found.detail
+    assert not findings_at(events, longest * 24 + 1 / 60)["exposure"].met
+    # Five weeks after a 3-monthly injection: exposed (the single 28-day window said not).
+    assert findings_at([med(0, "Invega Trinza 546 mg", route="im")], 35 * 24)["exposure"].met
 
 
 def test_dopaminergic_stop_is_exposure_for_72h() -> None:

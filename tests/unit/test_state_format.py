@@ -1,7 +1,9 @@
 """The serialised state's versions: old bytes load through the migrations, unknown ones do not.
 
 ``tests/data/state_v1.json`` was written by the version-1 code (commit 1f10316) from the events in
-``_V1_EVENTS``: an open alert, doses, a dopaminergic stop, charting, GCS, temperatures and a CK.
+``v1_events``: an open alert, doses, a dopaminergic stop, charting, GCS, temperatures and a CK.
+``tests/data/state_v2.json`` was written by the version-2 code (commit c0c34db): a haloperidol
+decanoate injection (a long-acting flag then, a product now) and an oral olanzapine dose.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tests.builders import baseline, chart, epoch, gcs, lab, med, patient, vital
 
 CFG = ClinicalSettings()
 V1 = Path(__file__).parent.parent / "data" / "state_v1.json"
+V2 = Path(__file__).parent.parent / "data" / "state_v2.json"
 
 
 def v1_events() -> list[object]:
@@ -89,3 +92,21 @@ def test_unknown_versions_are_refused(version: object) -> None:
 def test_bytes_that_are_not_a_state_are_refused() -> None:
     with pytest.raises(StateFormatError):
         loads_state(b"\x00\xff not json")
+
+
+def test_a_version_2_long_acting_dose_counts_for_its_drugs_longest_horizon() -> None:
+    """Version 2 kept only a long-acting flag: the dose becomes 'any product of haloperidol',
+    which counts for the longest haloperidol product horizon (never less than before)."""
+    assert orjson.loads(V2.read_bytes())["v"] == 2
+    state = loads_state(V2.read_bytes())
+    (depot,) = state.meds["haloperidol"].doses
+    assert depot[3] == "*haloperidol"
+    assert state.meds["olanzapine"].doses[0][3] is None
+    longest = max(
+        p.horizon_days
+        for p in CFG.drugs.catalogue.products.values()
+        if p.ingredient == "haloperidol"
+    )
+    assert CFG.drugs.horizon_days(depot[3], CFG.depot_exposure_days) == longest >= 28
+    out = dumps_state(state)
+    assert orjson.loads(out)["v"] == VERSION and loads_state(out).meds == state.meds
