@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Install everything the tests need, then lint, type-check and run the whole test suite.
+#   scripts/test.sh            everything (what CI runs)
+#   scripts/test.sh --fast     unit, property, scenario and stream tests: no broker, under a minute
+#   scripts/test.sh ARGS...    extra arguments go to pytest (e.g. -k lifecycle, -x)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# kcat (Debian) is the interoperability client of the streaming tests.
-if ! command -v kcat >/dev/null 2>&1; then
+FAST=0
+if [ "${1:-}" = "--fast" ]; then
+  FAST=1
+  shift
+fi
+# kcat (Debian) is the interoperability client of the streaming tests (not needed by --fast).
+if [ "$FAST" = 0 ] && ! command -v kcat >/dev/null 2>&1; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
@@ -15,4 +23,7 @@ echo "== ruff check" && .venv/bin/ruff check .
 echo "== ruff format --check" && .venv/bin/ruff format --check .
 echo "== mypy --strict" && .venv/bin/mypy
 echo "== schemas in sync" && .venv/bin/nms-monitor schemas --check
+if [ "$FAST" = 1 ]; then
+  echo "== pytest (fast tier: no broker)" && exec .venv/bin/python -m pytest -m "not broker" "$@"
+fi
 echo "== pytest" && .venv/bin/python -m pytest "$@"
