@@ -26,7 +26,7 @@ CriterionName = Literal[
     "negative_workup",
 ]
 PRIORITY_RANK: dict[str | None, int] = {None: 0, "low": 1, "medium": 2, "high": 3}
-ALERT_VERSION = 2
+ALERT_VERSION = 3
 
 
 class _Out(BaseModel):
@@ -90,13 +90,36 @@ class Differential(_Out):
     reason: str
 
 
+class CkPoint(_Out):
+    time: AwareDatetime
+    value: float = Field(description="U/L")
+    uln: float = Field(description="The upper limit of normal used for this result (U/L).")
+
+
+class Trends(_Out):
+    """Hourly series of the vital signs behind the criteria, for trend lines (since contract
+    version 3): one value per hour from ``start``, null where nothing was charted."""
+
+    start: AwareDatetime = Field(description="Start of the first hour of every series.")
+    hours: int
+    temperature: list[float | None] = Field(
+        description="Highest oral-equivalent temperature of each hour (Cel)."
+    )
+    heart_rate: list[float | None] = Field(description="Hourly mean (/min).")
+    respiratory_rate: list[float | None] = Field(description="Hourly mean (/min).")
+    systolic_bp: list[float | None] = Field(description="Hourly mean (mm[Hg]).")
+    diastolic_bp: list[float | None] = Field(description="Hourly mean (mm[Hg]).")
+    ck: list[CkPoint] = Field(default_factory=list, description="Every CK result in the period.")
+    ck_uln_multiple: float = Field(description="The CK criterion: this many times the ULN.")
+
+
 class Alert(_Out):
     """One alert transition for one patient episode of one condition."""
 
     schema_version: int = Field(
         ALERT_VERSION,
         description="Version of this contract: 1 the first; 2 adds exposure.drugs[].product "
-        "(the long-acting product) and this field.",
+        "(the long-acting product) and this field; 3 adds trends.",
     )
     alert_id: str = Field(description="Stable per patient episode and condition; pager dedup key.")
     transition_id: str = Field(description="Deterministic id of this transition, for dedup.")
@@ -122,3 +145,6 @@ class Alert(_Out):
     acknowledged_by: str | None = None
     snoozed_until: AwareDatetime | None = None
     reason: str | None = Field(None, description="Why resolved, snoozed or acknowledged.")
+    trends: Trends | None = Field(
+        None, description="Hourly vital signs and CK of the last hours (since version 3)."
+    )

@@ -23,6 +23,7 @@ from monitor.engine.evaluation import MAX_COMPUTABLE, Explained
 from monitor.engine.exposure import risk_factors
 from monitor.engine.state import AlertState, PatientState
 from monitor.engine.timeutil import to_datetime
+from monitor.engine.trends import trends
 from monitor.knowledge.thresholds import ClinicalSettings
 
 
@@ -152,4 +153,5 @@ def build_alert(
         acknowledged_by=alert.acknowledged_by,
         snoozed_until=to_datetime(alert.snoozed_until) if alert.snoozed_until else None,
         reason=reason,
+        trends=trends(state, ex.now, cfg),
     )

@@ -75,7 +75,7 @@ def ingest_vital(
         bucket = by_hour.get(hour)
         if bucket is None:
             by_hour[hour] = [1.0, value]
-            _prune_hours(by_hour, _now(state, t), cfg)
+            _prune_hours(state, code, by_hour, _now(state, t), cfg)
         else:
             bucket[0] += 1.0
             bucket[1] += value
@@ -132,7 +132,7 @@ def _add_temperature(
         horizon = int(max(cfg.fever_window_hours, cfg.displaced_probe_minutes / 60.0)) + 2
         now_h = int(_now(state, t) // HOUR)
         for h in [h for h in state.temps if h < now_h - horizon]:
-            del state.temps[h]
+            _archive(state, "temperature", h, state.temps.pop(h).max_oral, now_h, cfg)
     elif (oral, -t, ev.event_id) > (b.max_oral, -b.max_t, b.max_eid):
         # Highest, then earliest, then by id: the same readings in any order give the same max.
         b.max_oral, b.max_t, b.max_eid = oral, t, ev.event_id
@@ -147,10 +147,31 @@ def _add_temperature(
         b.core_max = core
 
 
-def _prune_hours(by_hour: dict[int, list[float]], now: float, cfg: ClinicalSettings) -> None:
-    keep_from = int(now // HOUR) - int(max(cfg.vital_window_hours, cfg.lability_window_hours)) - 1
+def _prune_hours(
+    state: PatientState,
+    code: str,
+    by_hour: dict[int, list[float]],
+    now: float,
+    cfg: ClinicalSettings,
+) -> None:
+    now_h = int(now // HOUR)
+    keep_from = now_h - int(max(cfg.vital_window_hours, cfg.lability_window_hours)) - 1
     for h in [h for h in by_hour if h < keep_from]:
-        del by_hour[h]
+        count, total = by_hour.pop(h)
+        _archive(state, code, h, total / count, now_h, cfg)
+
+
+def _archive(
+    state: PatientState, code: str, hour: int, value: float, now_h: int, cfg: ClinicalSettings
+) -> None:
+    """Keep one rounded value per hour of a sign that has left the criteria's windows, for the
+    alert's trend series (``trend_hours``); display only, so a reading arriving after its hour
+    was archived does not change it."""
+    kept = state.trend.setdefault(code, {})
+    kept[hour] = round(value, 1)
+    oldest = now_h - int(cfg.trend_hours)
+    for h in [h for h in kept if h < oldest]:
+        del kept[h]
 
 
 def _add_baseline(

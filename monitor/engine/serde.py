@@ -13,6 +13,8 @@ Versions:
 3. a dose's fourth field is its long-acting product (a catalogue id, or null) instead of a
    long-acting flag; a v2 long-acting dose becomes "any product of its drug" (``*name``), which
    counts for the longest horizon of that drug's products.
+4. adds ``tr``: hourly values of vital signs kept for the alert's trend series (display only); a
+   v3 state starts with none.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import orjson
 from monitor.engine.state import AlertState, MedRecord, PatientState, TempBucket
 from monitor.knowledge.thresholds import HOUR
 
-VERSION = 3
+VERSION = 4
 
 
 class StateFormatError(ValueError):
@@ -72,6 +74,18 @@ def _hours_in(data: list[Any]) -> dict[int, list[float]]:
         return {}
     first = data[0]
     return {first + dh: [float(n), float(sm)] for dh, n, sm in data[1:]}
+
+
+def _trend_out(by_hour: dict[int, float]) -> list[object]:
+    """[first hour, value or null for each hour from it]: the hours are nearly contiguous."""
+    first, last = min(by_hour), max(by_hour)
+    return [first, *(None if (v := by_hour.get(h)) is None else _num(v)
+                     for h in range(first, last + 1))]  # fmt: skip
+
+
+def _trend_in(data: list[Any]) -> dict[int, float]:
+    first = data[0]
+    return {first + i: float(v) for i, v in enumerate(data[1:]) if v is not None}
 
 
 def to_obj(s: PatientState) -> dict[str, Any]:
@@ -124,6 +138,7 @@ def to_obj(s: PatientState) -> dict[str, Any]:
         "ch": {c: [_t(r[0]), r[1], r[2]] for c, r in s.charted.items()},
         "fp": {c: _t(t) for c, t in s.first_present.items()},
         "la": {c: [[_t(r[0]), _num(r[1]), r[2]] for r in rs] for c, rs in s.latest.items()},
+        "tr": {c: _trend_out(m) for c, m in s.trend.items() if m},
         "g": [[_t(g[0]), g[1], g[2]] for g in s.gcs],
         "ep": s.episodes,
         "sr": s.suppress_rank,
@@ -159,8 +174,16 @@ def _v2_to_v3(o: dict[str, Any]) -> dict[str, Any]:
     return {**o, "v": 3, "m": meds}
 
 
+def _v3_to_v4(o: dict[str, Any]) -> dict[str, Any]:
+    return {**o, "v": 4, "tr": {}}
+
+
 # version -> the step that turns an object of that version into the next one
-_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+}
 _LOADABLE = frozenset({*_MIGRATIONS, VERSION})
 
 
@@ -223,6 +246,7 @@ def loads_state(data: bytes) -> PatientState:
         charted={c: (r[0], r[1], r[2]) for c, r in o["ch"].items()},
         first_present=dict(o["fp"]),
         latest={c: [(r[0], float(r[1]), r[2]) for r in rs] for c, rs in o["la"].items()},
+        trend={c: _trend_in(v) for c, v in o["tr"].items()},
         gcs=[(g[0], g[1], g[2]) for g in o["g"]],
         episodes=o["ep"],
         suppress_rank=o["sr"],

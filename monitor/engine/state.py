@@ -7,6 +7,8 @@ What is kept, and why it stays bounded (architecture.md, "Per-patient state"):
 - labs, doses, GCS and assessments as short lists pruned by their horizons (a few a day);
 - the two latest single readings of temperature and blood pressure (consecutive charted readings,
   for patients observed every 8-24 h);
+- for the alert's trend series, one rounded value per hour for ``trend_hours`` (72 h) of the
+  vital signs the criteria no longer need;
 - event ids: every non-vital id within the allowed lateness, and the last ``vital_dedupe_memory``
   vital-sign ids as 64-bit hashes (vital signs come every minute; a redelivered batch is recent).
 Hourly buckets are commutative, so a late reading lands where it belongs in time.
@@ -95,6 +97,9 @@ class PatientState:
     baseline: dict[str, dict[int, list[float]]] = field(default_factory=dict)
     temps: dict[int, TempBucket] = field(default_factory=dict)
     latest: dict[str, list[Reading]] = field(default_factory=dict)
+    # One rounded value per hour (hourly mean; temperature: the highest) of hours that have left
+    # the criteria's windows, for the alert's trend series: hour -> value, per sign.
+    trend: dict[str, dict[int, float]] = field(default_factory=dict)
     labs: dict[str, list[LabResult]] = field(default_factory=dict)
     meds: dict[str, MedRecord] = field(default_factory=dict)
     charted: dict[str, Charted] = field(default_factory=dict)

@@ -263,6 +263,13 @@ class ClinicalSettings(BaseModel):
         "time (aligned to the interval; the vital criteria use hourly means, so 5 min loses "
         "nothing); a fever reading, every other event, and tick() re-evaluate at once.",
     )
+    trend_hours: float = Field(
+        72.0,
+        gt=0,
+        le=168,
+        description="Hours of hourly vital-sign and CK history each alert transition carries for "
+        "the dashboard's trend lines (display only: no criterion reads it).",
+    )
     inactivity_eviction_days: float = Field(
         14.0, gt=0, description="State with no event for this long may be evicted."
     )
