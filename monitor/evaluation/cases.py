@@ -10,6 +10,7 @@ The format is documented in ``tests/cases/README.md``. Pure: files are read by t
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,7 +226,7 @@ def judge(case: Case, alerts: list[Alert], refused: list[str]) -> Outcome:
 def short_citation(citation: str) -> str:
     """'Fader JP, et al. ... 2024;...' -> 'Fader 2024': the first author's surname (initials
     dropped, particles kept: 'dos Santos DT' -> 'dos Santos') and the first plausible year."""
-    words = citation.split(",", 1)[0].split()
+    words = re.split(r",|\. ", citation, maxsplit=1)[0].split()
     if len(words) > 1 and words[-1].isupper() and len(words[-1]) <= 3:
         words = words[:-1]
     tokens = citation.replace(";", " ").replace(".", " ").replace("(", " ").split()

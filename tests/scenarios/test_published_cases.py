@@ -85,6 +85,7 @@ def test_a_case_file_without_provenance_is_refused() -> None:
         ("Fader JP, Walker Evans M. Title. Cureus. 2024;16(3):e57276.", "Fader 2024"),
         ("dos Santos DT, Imthon AK. Title. Neurologist. 2021;26:149-152.", "dos Santos 2021"),
         ("Camacho Velásquez JL, Rivero Sanz E. Neurologia. 2018;33:133.", "Camacho Velásquez 2018"),
+        ("Sharman T. A Fatal Case. Am J Med Case Rep. 2019;7(10):253-259.", "Sharman 2019"),
     ],
 )  # fmt: skip
 def test_short_citation(citation: str, short: str) -> None:
