@@ -134,21 +134,6 @@ class Catalogue:
     longest_phrase: int = 1
     sources: tuple[str, ...] = ()
 
-    def horizon_days(self, product: str, fallback: float) -> float:
-        """One injection's exposure horizon: the product's, or for an unidentified product
-        (``?ingredient``) the longest of that ingredient's products, else ``fallback``."""
-        if product.startswith("?"):
-            ids = self.by_ingredient.get(product[1:], ())
-            return max((self.products[p].horizon_days for p in ids), default=fallback)
-        found = self.products.get(product)
-        return found.horizon_days if found is not None else fallback
-
-    def product_label(self, product: str) -> str:
-        if product.startswith("?"):
-            return f"{product[1:]} long-acting injection (product not identified)"
-        found = self.products.get(product)
-        return found.label if found is not None else product
-
     def scan(self, tokens: tuple[str, ...]) -> list[Target]:
         """The phrases of ``tokens``, longest first at each position, left to right."""
         out: list[Target] = []
