@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -31,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 import orjson
+from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -51,6 +53,8 @@ from monitor.web.settings import WebSettings
 from monitor.web.store import AlertStore
 
 HERE = Path(__file__).resolve().parent
+# Whitespace between tags on separate template lines: text nodes the browser must style.
+_BETWEEN_TAGS = re.compile(r">\s*\n\s*<")
 log = logging.getLogger(__name__)
 
 
@@ -76,6 +80,8 @@ class Dashboard:
             lstrip_blocks=True,
             undefined=jinja2.StrictUndefined,
         )
+        self._cards: dict[str, tuple[tuple[str, dt.datetime], Markup]] = {}
+        self._warming: asyncio.Task[None] | None = None
         self.templates.filters["q"] = lambda s: quote(str(s), safe="")
         self.templates.globals["snooze_choices"] = vm.SNOOZE_CHOICES
         self.hub = Hub(
@@ -99,25 +105,74 @@ class Dashboard:
 
     def apply(self, batch: list[tuple[Alert, bytes]], wall_s: float) -> None:
         """A batch from the feed (on the event loop thread)."""
-        self.hub.publish(self.store.apply(batch, wall_s))
+        changes = self.store.apply(batch, wall_s)
+        self.hub.publish(changes)
+        if self.hub.status == "live":
+            # Render on arrival, so a page load finds every card ready.
+            for alert_id in {c.alert_id for c in changes}:
+                s = self.store.summary(alert_id)
+                if s is not None:
+                    self.card_html(s)
+
+    def set_status(self, status: str) -> None:
+        """The feed's status (on the event loop thread). Once it has read the history, the open
+        alerts' cards are rendered in the background, a few per turn of the loop."""
+        was = self.hub.status
+        self.hub.set_status(status)
+        if status == "live" and was != "live":
+            self._warming = asyncio.get_running_loop().create_task(self._warm())
+
+    async def _warm(self) -> None:
+        for i, s in enumerate(self.store.open_alerts()):
+            if self.store.summary(s.latest.alert_id) is not None:
+                self.card_html(s)
+            if i % 20 == 19:
+                await asyncio.sleep(0)
 
     def render(self, name: str, **context: Any) -> str:
         return self.templates.get_template(name).render(**context)
 
+    def card_html(self, s: vm.AlertSummary) -> Markup:
+        """One alert's card, rendered once per transition and kept while the alert is open.
+        Its relative times ('3 h ago') are as of that render; the page refreshes them from the
+        ``datetime`` attributes every few seconds and whenever it changes."""
+        a = s.latest
+        cached = self._cards.get(a.alert_id)
+        if cached is not None and cached[0] == (a.transition_id, s.priority_since):
+            return cached[1]
+        c = vm.card(a, s.priority_since, self.now(), self.tz)
+        html = Markup(_BETWEEN_TAGS.sub("><", self.render("card.html", c=c)))
+        self._cards[a.alert_id] = ((a.transition_id, s.priority_since), html)
+        return html
+
     def _card_message(self, alert_id: str) -> dict[str, object] | None:
         s = self.store.summary(alert_id)
         if s is None:
+            self._cards.pop(alert_id, None)
             return None
-        c = vm.card(s.latest, s.priority_since, self.now(), self.tz)
-        html = self.render("card.html", c=c)
-        return {"id": c.alert_id, "group": c.group, "key": c.sort_key, "html": html}
+        a = s.latest
+        html = self.card_html(s)
+        return {
+            "id": a.alert_id,
+            "group": vm.group_of(a),
+            "key": vm.sort_key(a, s.priority_since),
+            "html": html,
+        }
 
-    def ward_view(self) -> vm.WardView:
-        return vm.ward(self.store.open_alerts(), self.now(), self.tz)
+    def ward(self) -> dict[str, object]:
+        """The ward view's sections (``viewmodel.ward_order``) with each card's HTML."""
+        open_alerts = self.store.open_alerts()
+        ids = {s.latest.alert_id for s in open_alerts}
+        for stale in [k for k in self._cards if k not in ids]:
+            del self._cards[stale]
+        sections = [
+            {"group": g, "title": vm.GROUP_TITLES[g], "cards": [self.card_html(s) for s in ss]}
+            for g, ss in vm.ward_order(open_alerts)
+        ]
+        return {"sections": sections, "total": len(open_alerts)}
 
     def _ward_message(self) -> dict[str, object]:
-        view = self.ward_view()
-        return {"html": self.render("ward_body.html", ward=view), "now": self.now_ms()}
+        return {"html": self.render("ward_body.html", ward=self.ward()), "now": self.now_ms()}
 
     def patient_view(self, patient_id: str) -> vm.PatientView:
         return vm.patient(patient_id, self.store.history(patient_id), self.now(), self.tz)
@@ -141,7 +196,7 @@ def create_app(d: Dashboard) -> Starlette:
     async def ward_page(request: Request) -> HTMLResponse:
         html = d.render(
             "ward.html",
-            ward=d.ward_view(),
+            ward=d.ward(),
             user=_user(request),
             since=d.hub.event_id(),
             now_ms=d.now_ms(),

@@ -67,7 +67,7 @@ def build(settings: Settings) -> Dashboard:
             settings.kafka,
             topics.alerts,
             deliver=lambda batch, wall: on_loop(dash.apply, batch, wall),
-            status=lambda s: on_loop(dash.hub.set_status, s),
+            status=lambda s: on_loop(dash.set_status, s),
         )
         feeds.append(feed.start())
 

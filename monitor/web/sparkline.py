@@ -80,15 +80,22 @@ def hourly(
     hi = max(v for _, v in points)
     a, b = _scale(lo, hi, height, pad)
 
+    step = (width - 2 * pad) / n
+
     def xy(i: int, v: float) -> tuple[float, float]:
-        return round(pad + (width - 2 * pad) * i / n, 1), round(a * v + b, 1)
+        return round(pad + step * i, 1), round(a * v + b, 1)
 
     runs: list[list[tuple[int, float]]] = []
     for i, v in points:
         if not runs or i - runs[-1][-1][0] > JOIN_GAP_HOURS:
             runs.append([])
         runs[-1].append((i, v))
-    lines = tuple(" ".join("{},{}".format(*xy(i, v)) for i, v in r) for r in runs if len(r) > 1)
+    # Whole pixels: the lines are at most a few hundred pixels wide.
+    lines = tuple(
+        " ".join([f"{pad + step * i:.0f},{a * v + b:.0f}" for i, v in r])
+        for r in runs
+        if len(r) > 1
+    )
     dots: list[Dot] = []
     last_i, last_v = points[-1]
     for r in runs:

@@ -358,17 +358,22 @@ def card(
     )
 
 
-def ward(alerts: Iterable[AlertSummary], now: dt.datetime, tz: ZoneInfo) -> WardView:
-    """The ward view: open alerts only, in sections, each section in ward order."""
-    by_group: dict[str, list[Card]] = {g: [] for g in GROUPS}
+def ward_order(alerts: Iterable[AlertSummary]) -> list[tuple[str, list[AlertSummary]]]:
+    """Open alerts only, per section (``GROUPS``), each section in ward order."""
+    by_group: dict[str, list[AlertSummary]] = {g: [] for g in GROUPS}
     for s in alerts:
-        if s.latest.status != "firing":
-            continue
-        c = card(s.latest, s.priority_since, now, tz)
-        by_group[c.group].append(c)
+        if s.latest.status == "firing":
+            by_group[group_of(s.latest)].append(s)
+    return [
+        (g, sorted(by_group[g], key=lambda s: sort_key(s.latest, s.priority_since))) for g in GROUPS
+    ]
+
+
+def ward(alerts: Iterable[AlertSummary], now: dt.datetime, tz: ZoneInfo) -> WardView:
+    """The ward view: the cards of ``ward_order``."""
     sections = tuple(
-        Section(g, GROUP_TITLES[g], tuple(sorted(by_group[g], key=lambda c: c.sort_key)))
-        for g in GROUPS
+        Section(g, GROUP_TITLES[g], tuple(card(s.latest, s.priority_since, now, tz) for s in ss))
+        for g, ss in ward_order(alerts)
     )
     return WardView(sections, sum(len(s.cards) for s in sections))
 

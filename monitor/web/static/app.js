@@ -206,23 +206,45 @@
     });
   }
 
+  const dialog = document.getElementById("act-dialog");
+  let dialogFor = null;
+
   document.addEventListener("click", function (ev) {
     const b = ev.target.closest("button[data-action]");
-    if (!b) return;
-    const actions = b.closest(".actions");
-    send(actions, { alert_id: actions.dataset.alert, action: b.dataset.action });
+    if (b) {
+      const actions = b.closest(".actions");
+      send(actions, { alert_id: actions.dataset.alert, action: b.dataset.action });
+      return;
+    }
+    const o = ev.target.closest("button[data-open]");
+    if (o && dialog) {
+      const actions = o.closest(".actions");
+      const snooze = o.dataset.open === "snooze";
+      dialogFor = { alert: actions.dataset.alert, action: o.dataset.open };
+      document.getElementById("act-title").textContent = snooze ? "Snooze the alert" : "Resolve the alert";
+      document.getElementById("act-patient").textContent = "Patient " + actions.dataset.patient;
+      document.getElementById("act-minutes").hidden = !snooze;
+      document.getElementById("act-submit").textContent = snooze ? "Snooze" : "Resolve";
+      dialog.querySelector("input[name=reason]").value = "";
+      dialog.showModal();
+    }
   });
 
-  document.addEventListener("submit", function (ev) {
-    const f = ev.target.closest("form[data-action]");
-    if (!f) return;
-    ev.preventDefault();
-    const actions = f.closest(".actions");
-    const body = { alert_id: actions.dataset.alert, action: f.dataset.action };
-    body.reason = f.elements.reason.value;
-    if (f.elements.minutes) body.minutes = Number(f.elements.minutes.value);
-    send(actions, body);
-  });
+  if (dialog) {
+    document.getElementById("act-cancel").addEventListener("click", function () {
+      dialog.close();
+    });
+    document.getElementById("act-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      const f = ev.target;
+      const body = { alert_id: dialogFor.alert, action: dialogFor.action, reason: f.elements.reason.value };
+      if (dialogFor.action === "snooze") body.minutes = Number(f.elements.minutes.value);
+      dialog.close();
+      const card = document.getElementById("alert-" + dialogFor.alert);
+      const actions = card && card.querySelector(".actions");
+      if (actions) send(actions, body);
+    });
+  }
 
   setLive(false, "Connecting…");
   connect();
