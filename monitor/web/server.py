@@ -17,7 +17,9 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import uvicorn
 
@@ -58,10 +60,10 @@ def build(settings: Settings) -> Dashboard:
     feeds: list[AlertFeed] = []
 
     def start_feed(loop: asyncio.AbstractEventLoop) -> None:
-        def on_loop(fn: object, *args: object) -> None:
+        def on_loop(fn: Callable[..., object], *args: object) -> None:
             # The loop may already be closing when the feed hands over its last batch.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(fn, *args)  # type: ignore[arg-type]
+                loop.call_soon_threadsafe(fn, *args)
 
         feed = AlertFeed(
             settings.kafka,
@@ -138,13 +140,23 @@ class DashboardHandle:
 
 
 def start_in_background(
-    settings: Settings, bootstrap: str | None = None, timeout: float = 20.0
+    settings: Settings,
+    bootstrap: str | None = None,
+    *,
+    clock: Literal["wall", "stream"] | None = None,
+    timeout: float = 20.0,
 ) -> DashboardHandle:
     """Start the dashboard beside other work in this process (``nms-monitor run``).
 
-    ``bootstrap`` overrides ``settings.kafka.bootstrap`` (e.g. the embedded broker's address).
-    Returns once it accepts connections; raises ``DashboardError`` when it cannot start.
+    ``bootstrap`` overrides ``settings.kafka.bootstrap`` (e.g. the embedded broker's address);
+    ``clock`` overrides ``settings.web.clock`` (``"stream"`` for ``run --demo``, whose event
+    times are in the past). Returns once it accepts connections; raises ``DashboardError`` when
+    it cannot start (authentication settings, address in use).
     """
+    if clock is not None:
+        settings = settings.model_copy(
+            update={"web": settings.web.model_copy(update={"clock": clock})}
+        )
     dash = build(_with_bootstrap(settings, bootstrap))
     sock = bind(settings.web)
     server = _server(dash)

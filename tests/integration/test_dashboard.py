@@ -128,8 +128,8 @@ def test_demo_case_arrives_beside_a_worker_through_start_in_background(
     """What ``nms-monitor run --demo`` does: the dashboard in the worker's company (here the
     test process), the stream clock (the demo's event times are in the past), the demo file."""
     expected = replay_alerts(WARD)
-    settings = Settings(web=WebSettings(port=0, clock="stream"))
-    handle = start_in_background(settings, shared_broker.bootstrap)
+    settings = Settings(web=WebSettings(port=0))
+    handle = start_in_background(settings, shared_broker.bootstrap, clock="stream")
     try:
         assert handle.url.startswith("http://127.0.0.1:")
         page.goto(handle.url)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from monitor.contracts.alerts import Alert
+from monitor.web import texts
 from monitor.web import viewmodel as vm
 from monitor.web.store import AlertStore, compress
 from tests.web.factory import T0, alert, story
@@ -156,8 +157,8 @@ def test_patient_view_lists_every_transition_newest_first_with_the_latest_trends
      (47 * 3600, "47 h"), (49 * 3600, "2 d 1 h"), (72 * 3600, "3 d"), (-600, "10 min")],
 )  # fmt: skip
 def test_duration(seconds: float, text: str) -> None:
-    assert vm.duration(seconds) == text
+    assert texts.duration(seconds) == text
 
 
 def test_future_times_read_in() -> None:
-    assert vm.when(NOW + H, NOW, UTC).ago == "in 1 h"
+    assert texts.when(NOW + H, NOW, UTC).ago == "in 1 h"
