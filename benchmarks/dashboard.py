@@ -48,7 +48,9 @@ OBSERVER = """() => {
     for (const m of muts) for (const n of m.addedNodes) {
       if (n.nodeType !== 1) continue;
       const cards = n.matches('article.card') ? [n] : n.querySelectorAll('article.card');
-      for (const c of cards) if (!(c.dataset.transition in window.seen)) window.seen[c.dataset.transition] = now;
+      for (const c of cards) {
+        if (!(c.dataset.transition in window.seen)) window.seen[c.dataset.transition] = now;
+      }
     }
   }).observe(document.getElementById('ward'), {childList: true, subtree: true});
 }"""
