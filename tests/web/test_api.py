@@ -4,6 +4,7 @@ what gets published (a fake publisher), and what gets logged."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import logging
 import subprocess
 import sys
@@ -110,8 +111,6 @@ def test_snooze_ends_after_the_chosen_minutes_and_carries_the_reason(
                              "reason": "  family at the bedside  "})  # fmt: skip
     assert status == 202
     event = pub.sent[0][1]
-    import datetime as dt  # noqa: PLC0415
-
     t = dt.datetime.fromisoformat(str(event["time"]))
     until = dt.datetime.fromisoformat(str(event["until"]))
     assert until - t == dt.timedelta(minutes=30)
