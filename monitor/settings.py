@@ -2,7 +2,8 @@
 
 Clinical thresholds use the prefix ``NMS_CLINICAL__`` (e.g. ``NMS_CLINICAL__CUTOFF=70``); Kafka
 settings ``NMS_KAFKA_`` (e.g. ``NMS_KAFKA_BOOTSTRAP=kafka-1:9092``) and worker settings
-``NMS_WORKER_`` (see ``monitor.stream.settings``).
+``NMS_WORKER_`` (see ``monitor.stream.settings``); dashboard settings ``NMS_WEB_`` (see
+``monitor.web.settings``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor.knowledge.thresholds import ClinicalSettings
 from monitor.stream.settings import KafkaSettings, WorkerSettings
+from monitor.web.settings import WebSettings
 
 
 class Settings(BaseSettings):
@@ -22,6 +24,7 @@ class Settings(BaseSettings):
     clinical: ClinicalSettings = Field(default_factory=ClinicalSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
 
 def load_settings() -> Settings:

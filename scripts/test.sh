@@ -10,13 +10,14 @@ if [ "${1:-}" = "--fast" ]; then
   FAST=1
   shift
 fi
-# kcat (Debian) is the interoperability client of the streaming tests (not needed by --fast).
-if [ "$FAST" = 0 ] && ! command -v kcat >/dev/null 2>&1; then
+# kcat (Debian) is the interoperability client of the streaming tests, and Chromium (Debian) the
+# browser of the dashboard tests, driven by Playwright at /usr/bin/chromium (not needed by --fast).
+if [ "$FAST" = 0 ] && { ! command -v kcat >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ]; }; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q >/dev/null
-  $SUDO apt-get install -y -q kcat >/dev/null
+  $SUDO apt-get install -y -q kcat chromium >/dev/null
 fi
 scripts/setup.sh dev
 echo "== ruff check" && .venv/bin/ruff check .

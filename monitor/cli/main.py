@@ -165,6 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
         "order for a simulated cohort, as a live worker sees it",
     )
 
+    db = sub.add_parser(
+        "dashboard",
+        help="serve the ICU alert dashboard (reads the alerts topic, sends acks)",
+        description="Serve the alert dashboard: it reads <prefix>.alerts from the beginning and "
+        "publishes acknowledge/snooze/resolve to <prefix>.acks. Binds to 127.0.0.1 unless told "
+        "otherwise; any other address needs NMS_WEB_TOKENS_FILE or NMS_WEB_USERS_FILE.",
+    )
+    bootstrap_arg(db)
+    db.add_argument("--host", help="bind address (default: NMS_WEB_HOST or 127.0.0.1)")
+    db.add_argument("--port", type=int, help="port (default: NMS_WEB_PORT or 8080; 0 = free)")
+
     sc = sub.add_parser("schemas", help="write the JSON Schema files of the contracts")
     sc.add_argument("--out", default="schemas", help="directory (default: schemas)")
     sc.add_argument("--check", action="store_true", help="exit 1 if the files differ")
@@ -211,6 +222,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.timeline,
             args.order,
         )
+    if args.command == "dashboard":
+        from monitor.settings import load_settings
+        from monitor.web.server import run_dashboard
+
+        return run_dashboard(load_settings(), args.bootstrap, args.host, args.port)
     if args.command == "schemas":
         from monitor.cli.schemas import run_schemas
 
