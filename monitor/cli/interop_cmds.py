@@ -29,7 +29,7 @@ def _tables(interop: InteropSettings, command: str) -> CodeTables | None:
         return None
 
 
-def _prepare(settings: Settings, interop: InteropSettings, command: str) -> CodeTables | None:
+def prepare(settings: Settings, interop: InteropSettings, command: str) -> CodeTables | None:
     """Brokers configured, code tables valid, topics present; None (exit 2) otherwise."""
     from monitor.stream.kafka_io import ensure_topics  # noqa: PLC0415
 
@@ -63,7 +63,7 @@ def run_hl7_listen(
     from monitor.interop.hl7.server import Limits, MllpServer  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(levelname)s] %(message)s")
-    tables = _prepare(settings, interop, "hl7-listen")
+    tables = prepare(settings, interop, "hl7-listen")
     if tables is None:
         return 2
     cfg = interop.hl7
@@ -108,4 +108,12 @@ def run_interop(args: argparse.Namespace) -> int:
 
     settings = with_bootstrap(load_settings(), args.bootstrap)
     interop = load_interop_settings()
-    return run_hl7_listen(settings, interop, args.host, args.port)
+    if args.command == "hl7-listen":
+        return run_hl7_listen(settings, interop, args.host, args.port)
+    if args.command == "fhir-listen":
+        from monitor.cli.fhir_cmds import run_fhir_listen  # noqa: PLC0415
+
+        return run_fhir_listen(settings, interop, args.host, args.port)
+    from monitor.cli.fhir_cmds import run_import_fhir  # noqa: PLC0415
+
+    return run_import_fhir(settings, interop, args.files)

@@ -36,8 +36,8 @@ def encode(event: Event) -> bytes:
     return EVENT_ADAPTER.dump_json(event, exclude_none=True)
 
 
-def producer_options(kafka: KafkaSettings) -> dict[str, Any]:
-    """aiokafka connection options (TLS and SASL) from the settings."""
+def kafka_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """aiokafka connection options (TLS and SASL) from the settings, for producers and consumers."""
     opts: dict[str, Any] = {
         "bootstrap_servers": kafka.bootstrap_list(),
         "security_protocol": kafka.security_protocol,
@@ -61,21 +61,26 @@ class KafkaSink:
     """An aiokafka producer sending events to the input topics of their kinds."""
 
     def __init__(self, kafka: KafkaSettings, linger_ms: int = 1) -> None:
+        self.kafka = kafka
+        self.linger_ms = linger_ms
         self.topics = Topics(kafka.topic_prefix)
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Connect (aiokafka needs the running event loop, so not in ``__init__``)."""
         self._producer = AIOKafkaProducer(
-            **producer_options(kafka),
+            **kafka_options(self.kafka),
             acks="all",
-            linger_ms=linger_ms,
+            linger_ms=self.linger_ms,
             enable_idempotence=False,  # the embedded broker refuses InitProducerId
             client_id="nms-monitor-interop",
         )
-
-    async def start(self) -> None:
         await self._producer.start()
 
     async def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._producer.stop()
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
 
     async def publish(self, events: Sequence[Event], timeout_s: float) -> None:
         if not events:
@@ -90,6 +95,8 @@ class KafkaSink:
             raise PublishError(f"publishing failed: {type(exc).__name__}: {exc}") from None
 
     async def _send_all(self, events: Sequence[Event]) -> None:
+        if self._producer is None:
+            raise PublishError("the producer is not started")
         futures = [
             await self._producer.send(
                 self.topics.for_kind(ev.kind), value=encode(ev), key=ev.patient_id.encode()
