@@ -7,13 +7,14 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import hl7
 import pytest
 
 from monitor.contracts.events import LabEvent, MedicationEvent, PatientEvent, VitalEvent
 from monitor.interop.codes import load_tables
 from monitor.interop.events import Conversion
 from monitor.interop.hl7.convert import Hl7Context, convert_message, reference_high
-from monitor.interop.hl7.message import Message, parse_dtm
+from monitor.interop.hl7.message import Message, decode_text, parse_dtm
 from tests.interop.paths import HL7_FIXTURES, STORY
 
 TABLES = load_tables()
@@ -382,3 +383,35 @@ def test_fixture_immunization_administration_segments_need_a_time_to_the_minute(
     out = convert_fixture("pharmacy/VXU.hl7")  # RXA/RXR as RAS^O17 has them; dates only
     assert [p.where for p in out.problems] == ["RXA[1]-3", "RXA[2]-3", "RXA[3]-3"]
     assert all("not a time to the minute" in p.message for p in out.problems)
+
+
+def _reference(pseg: Any, pmsg: Any, field: int, comp: int, rep: int, sub: int) -> str:
+    """The same read through python-hl7's parse tree."""
+    node: Any = pseg[field] if field < len(pseg) else ""
+    for index in (rep, comp, sub):
+        if isinstance(node, str):
+            node = node if index == 1 else ""
+            continue
+        node = node[index - 1] if 0 < index <= len(node) else ""
+    text = node if isinstance(node, str) else str(node)
+    if str(pseg[0]) == "MSH" and field in (1, 2):
+        return text
+    return str(pmsg.unescape(text)) if "\\" in text else text
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in HL7_FIXTURES.rglob("*") if p.is_file()) + STORY,
+    ids=lambda p: p.name,
+)
+def test_every_field_reads_as_python_hl7_parses_it(path: Any) -> None:
+    text = decode_text(path.read_bytes())
+    mine, theirs = Message(text), hl7.parse(text)
+    assert [s.name for s in mine.segments] == [str(s[0]) for s in theirs]
+    for seg, pseg in zip(mine.segments, theirs, strict=True):
+        for field in range(1, len(pseg) + 2):
+            for rep in (1, 2, 3):
+                for comp in range(1, 8):
+                    for sub in (1, 2, 3):
+                        expected = _reference(pseg, theirs, field, comp, rep, sub)
+                        assert seg.get(field, comp, rep, sub) == expected, (seg.name, field)

@@ -18,7 +18,7 @@ import datetime as dt
 import hashlib
 import itertools
 import logging
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 
 from monitor.contracts.events import Event, PatientEvent
@@ -159,8 +159,9 @@ class MessageHandler:
             error = AckError("", "unavailable", f"{exc}; nothing is promised: send it again")
             return self._ack(msg, "AR", [error])
         self._accepted.remember(key, digest)
+        for kind, n in Counter(ev.kind for ev in events).items():
+            self.metrics.events.labels(ADAPTER, kind).inc(n)
         for ev in events:
-            self.metrics.events.labels(ADAPTER, ev.kind).inc()
             if isinstance(ev, PatientEvent):
                 self._patients.remember(ev.patient_id, (ev.location, ev.sex))
         self.metrics.messages.labels(ADAPTER, "accepted").inc()
