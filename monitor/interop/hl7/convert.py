@@ -174,9 +174,10 @@ class _Reader:
 
     def _target(self, obx: Segment) -> Target | None:
         tables = self.ctx.tables
-        for system, code in ((obx.get(3, 3), obx.get(3, 1)), (obx.get(3, 6), obx.get(3, 4))):
-            if (t := tables.observation(system, code)) is not None:
-                return t
+        if (t := tables.observation(obx.get(3, 3), obx.get(3, 1))) is not None:
+            return t
+        if (t := tables.observation(obx.get(3, 6), obx.get(3, 4))) is not None:
+            return t
         if obx.get(3, 1).strip():  # a code the tables do not know: never guess from its text
             return None
         return tables.observation(obx.get(3, 3), obx.get(3, 2))  # an MDC reference id alone

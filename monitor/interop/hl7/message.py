@@ -64,30 +64,35 @@ def _nth(text: str, sep: str, n: int) -> str:
 class Segment:
     """One segment; fields are numbered as in the standard (``MSH-9`` is ``get(9)``)."""
 
-    __slots__ = ("_fields", "_memo", "_msg", "name")
+    __slots__ = ("_fields", "_msg", "_split", "name")
 
     def __init__(self, name: str, fields: list[str], msg: Message) -> None:
         self.name, self._fields, self._msg = name, fields, msg
-        self._memo: dict[tuple[int, int, int, int], str] = {}
+        self._split: dict[tuple[int, int], list[str]] = {}
+
+    def _components(self, field: int, rep: int) -> list[str]:
+        """The components of one repetition of a field, split once."""
+        key = (field, rep)
+        comps = self._split.get(key)
+        if comps is None:
+            text = self._fields[field] if field < len(self._fields) else ""
+            if self.name == "MSH" and field in (1, 2):  # the separators themselves
+                comps = [text] if rep == 1 else []
+            else:
+                seps = self._msg.separators
+                comps = _nth(text, seps.repetition, rep).split(seps.component)
+            self._split[key] = comps
+        return comps
 
     def get(self, field: int, comp: int = 1, rep: int = 1, sub: int = 1) -> str:
         """The unescaped text at FIELD.REP.COMP.SUB ('' when absent)."""
-        key = (field, comp, rep, sub)
-        found = self._memo.get(key)
-        if found is None:
-            found = self._memo[key] = self._read(field, comp, rep, sub)
-        return found
-
-    def _read(self, field: int, comp: int, rep: int, sub: int) -> str:
-        if field >= len(self._fields):
-            return ""
-        text = self._fields[field]
-        if self.name == "MSH" and field in (1, 2):  # the separators themselves
-            return text if comp == rep == sub == 1 else ""
+        comps = self._components(field, rep)
+        text = comps[comp - 1] if 0 < comp <= len(comps) else ""
+        if self.name == "MSH" and field in (1, 2):
+            return text if sub == 1 else ""
         seps = self._msg.separators
-        text = _nth(text, seps.repetition, rep)
-        text = _nth(text, seps.component, comp)
-        text = _nth(text, seps.subcomponent, sub)
+        if sub != 1 or seps.subcomponent in text:
+            text = _nth(text, seps.subcomponent, sub)
         return self._msg.unescape(text) if seps.escape in text else text
 
     def raw(self, field: int) -> str:
