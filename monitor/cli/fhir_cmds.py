@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import uvicorn
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
@@ -124,13 +125,14 @@ class _Server(uvicorn.Server):
 def _documents(path: Path) -> Iterator[tuple[int, bytes]]:
     """(line, JSON text): the whole file when it is one JSON document, else each NDJSON line."""
     data = path.read_bytes().lstrip(b"\xef\xbb\xbf")
-    stripped = data.strip()
-    if stripped.startswith(b"{") and b"\n{" not in stripped:
-        yield 1, stripped
-        return
-    for lineno, line in enumerate(data.splitlines(), start=1):
-        if line.strip():
-            yield lineno, line
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        for lineno, line in enumerate(data.splitlines(), start=1):
+            if line.strip():
+                yield lineno, line
+    else:
+        yield 1, data
 
 
 def run_import_fhir(settings: Settings, interop: InteropSettings, files: list[str]) -> int:

@@ -59,8 +59,8 @@ async def follow_alerts(
             parts = consumer.partitions_for_topic(topic)
             if parts:
                 break
-            await consumer._client.force_metadata_update()  # aiokafka has no public call for it
             await asyncio.sleep(1.0)
+            await consumer.topics()  # refreshes the metadata
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
