@@ -17,7 +17,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
-from monitor.cli.interop_cmds import prepare
+from monitor.cli.interop_cmds import prepare, run_loop
 from monitor.interop.fhir.alerts import AlertStore, follow_alerts
 from monitor.interop.fhir.convert import FhirContext
 from monitor.interop.fhir.ingest import Ingest, ingest
@@ -108,7 +108,7 @@ def run_fhir_listen(
             print(f"fhir-listen: HTTP on {sock[0]}:{sock[1]}", file=sys.stderr, flush=True)
         await serving
 
-    asyncio.run(main())
+    run_loop(main())
     print("fhir-listen: stopped", file=sys.stderr, flush=True)
     return 0
 

@@ -7,6 +7,8 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry
@@ -44,6 +46,17 @@ def prepare(settings: Settings, interop: InteropSettings, command: str) -> CodeT
         print(f"nms-monitor {command}: cannot reach the brokers: {exc}", file=sys.stderr)
         return None
     return tables
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run a listener's event loop: uvloop where it is installed, else asyncio's own."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional
+    except ImportError:  # pragma: no cover - Windows
+        asyncio.run(main)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
 
 
 async def _until_signalled() -> None:
@@ -95,7 +108,7 @@ def run_hl7_listen(
             await server.stop()
             await sink.stop()
 
-    asyncio.run(main())
+    run_loop(main())
     print("hl7-listen: stopped", file=sys.stderr, flush=True)
     return 0
 
