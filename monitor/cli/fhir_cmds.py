@@ -87,7 +87,7 @@ def run_fhir_listen(
         token=token,
         max_body_bytes=cfg.max_body_bytes,
         publish_timeout_s=cfg.publish_timeout_s,
-        health=lambda: {**state, "alerts_read": store.records},
+        health=lambda: {**state, "alerts_read": store.records, "alerts_invalid": store.invalid},
         lifespan=lifespan,
     )
     # No access log: a search's query string names a patient.

@@ -50,12 +50,6 @@ class Conversion:
     def problem(self, where: str, reason: str, message: str) -> None:
         self.problems.append(Problem(where, reason, message))
 
-    def extend(self, other: Conversion) -> None:
-        self.events.extend(other.events)
-        self.skipped.update(other.skipped)
-        self.problems.extend(other.problems)
-        self.notes.extend(n for n in other.notes if n not in self.notes)
-
 
 def event_id(*parts: str) -> str:
     """Join ``parts`` with ':'; an id longer than the contract allows keeps its head and a hash."""

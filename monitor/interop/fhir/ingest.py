@@ -21,7 +21,12 @@ from monitor.contracts.events import Event
 from monitor.interop.events import Conversion
 from monitor.interop.fhir.convert import FhirContext, Resolver, convert_resource
 from monitor.interop.fhir.outcome import Issue, from_problems, operation_outcome
-from monitor.interop.fhir.validate import FhirInputError, validate, validate_bundle_shell
+from monitor.interop.fhir.validate import (
+    INGESTED,
+    FhirInputError,
+    validate,
+    validate_bundle_shell,
+)
 
 BUNDLE_TYPES = ("batch", "transaction", "collection")
 
@@ -96,7 +101,7 @@ def ingest(data: dict[str, Any], ctx: FhirContext, expected: str | None = None) 
     if data.get("resourceType") == "Bundle" and expected in (None, "Bundle"):
         return _bundle(data, ctx)
     rtype = validate(data, expected)
-    if rtype not in ("Observation", "MedicationAdministration"):
+    if rtype not in INGESTED:
         text = f"a {rtype} is not ingested here (Observation, MedicationAdministration, Bundle)"
         raise FhirInputError(422, [Issue("error", "not_supported", text, "resourceType")])
     out = convert_resource(data, ctx, Resolver())

@@ -148,9 +148,6 @@ class Message:
             )
         return str(hl7_util.unescape(self._python_hl7, text))
 
-    def first(self, name: str) -> Segment | None:
-        return next((s for s in self.segments if s.name == name), None)
-
     @property
     def control_id(self) -> str:
         return self.msh.get(10)
