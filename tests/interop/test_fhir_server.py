@@ -21,9 +21,9 @@ from monitor.interop.fhir.convert import FhirContext
 from monitor.interop.fhir.server import create_app
 from monitor.interop.metrics import InteropMetrics
 from tests.integration.harness import WARD, replay_alerts
+from tests.interop.fakes import FakeSink
 from tests.interop.paths import FHIR_FIXTURES
 from tests.interop.test_fhir_convert import haloperidol, timed
-from tests.interop.test_hl7_listener import FakeSink
 
 FHIR = {"content-type": "application/fhir+json"}
 TOKEN = "s3cret-token-for-tests-only"

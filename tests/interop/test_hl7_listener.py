@@ -5,40 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from zoneinfo import ZoneInfo
 
 import hl7
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitor.contracts.events import Event
 from monitor.interop.codes import load_tables
 from monitor.interop.hl7.convert import Hl7Context
 from monitor.interop.hl7.handler import MessageHandler
 from monitor.interop.hl7.mllp import frame
 from monitor.interop.hl7.server import Limits, MllpServer
 from monitor.interop.metrics import InteropMetrics
-from monitor.interop.publish import PublishError
+from tests.interop.fakes import FakeSink
 from tests.interop.paths import HL7_FIXTURES, STORY
 
 TIMEOUT = 10.0
-
-
-class FakeSink:
-    """Records what the broker acknowledged; can fail or be slow."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.fail = False
-        self.delay = 0.0
-
-    async def publish(self, events: Sequence[Event], timeout_s: float) -> None:
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.fail:
-            raise PublishError("the broker did not acknowledge 7 events within 0.5 s")
-        self.events.extend(events)
 
 
 class Client:
