@@ -11,7 +11,8 @@ next, as interface engines do; a larger window keeps that many messages outstand
 - messages_per_second: messages acknowledged AA per second, end to end (every AA means the
   message's events were acknowledged by the broker);
 - ack_ms_p50/_p95/_p99: from the message's last byte written to its ACK read, at the client;
-- listener_cpu / broker_cpu: their share of one core during the run.
+- listener_cpu / broker_cpu / client_cpu: their share of one core during the run, and the
+  machine's load average at its end (other work on the machine shows there).
 """
 
 from __future__ import annotations
@@ -144,11 +145,14 @@ def main() -> None:
                     raise SystemExit(f"the listener did not start:\n{log_path.read_text()}")
                 asyncio.run(run_clients(port, payloads[: args.warmup], args.connections, 1))
                 cpu_l0, cpu_b0 = cpu_seconds(listener.pid), cpu_seconds(broker.pid or 0)
+                cpu_c0 = time.process_time()
                 elapsed, lat, codes = asyncio.run(
                     run_clients(port, payloads[args.warmup :], args.connections, args.window)
                 )
                 cpu_l = (cpu_seconds(listener.pid) - cpu_l0) / elapsed
                 cpu_b = (cpu_seconds(broker.pid or 0) - cpu_b0) / elapsed
+                cpu_c = (time.process_time() - cpu_c0) / elapsed
+                load = os.getloadavg()[0]
             finally:
                 listener.terminate()
                 listener.wait(30)
@@ -173,6 +177,8 @@ def main() -> None:
                 "ack_ms_p99": round(q[98], 2),
                 "listener_cpu": round(cpu_l, 2),
                 "broker_cpu": round(cpu_b, 2),
+                "client_cpu": round(cpu_c, 2),
+                "load_average_1min": round(load, 2),
                 "cores": os.cpu_count(),
             }
         ).decode()
