@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any, Literal, get_args
 
 from monitor.contracts.events import Route, TemperatureSite
+from monitor.knowledge.catalogue import CatalogueError, read_toml
 from monitor.knowledge.units import LAB_UNITS, VITAL_UNITS
 
 Kind = Literal["vital", "lab"]
@@ -162,13 +163,11 @@ def parse_tables(docs: Iterable[tuple[str, Mapping[str, Any]]]) -> CodeTables:
 
 
 def _read(path: str) -> dict[str, Any]:
+    """The drug catalogue's reader (its messages name the file and what is wrong)."""
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except OSError as exc:
-        raise CodesError(f"{path}: cannot read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CodesError(f"{path}: not valid TOML: {exc}") from None
+        return read_toml(path)
+    except CatalogueError as exc:
+        raise CodesError(str(exc)) from None
 
 
 def _bundled() -> dict[str, Any]:
