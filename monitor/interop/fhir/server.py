@@ -23,6 +23,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -104,7 +105,9 @@ def create_app(
                 if media not in JSON_TYPES:
                     text = f"content type {media or 'none'!r}: send {FHIR_JSON}"
                     raise FhirInputError(415, [Issue("error", "not_supported", text)])
-                result = ingest(parse_json(await read_body(request)), ctx, resource_type)
+                data = parse_json(await read_body(request))
+                # Validating a large Bundle takes a while: off the event loop.
+                result = await run_in_threadpool(ingest, data, ctx, resource_type)
             except FhirInputError as exc:
                 metrics.messages.labels(ADAPTER, "refused").inc()
                 return refusal(exc.status, exc.issues)
