@@ -77,10 +77,12 @@ class KafkaSink:
         )
         await self._producer.start()
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        """Flush and close; bounded: with the broker gone aiokafka would wait for its request
+        timeout (40 s). What was not acknowledged was never acknowledged to a sender either."""
         if self._producer is not None:
             with contextlib.suppress(Exception):
-                await self._producer.stop()
+                await asyncio.wait_for(self._producer.stop(), timeout_s)
 
     async def publish(self, events: Sequence[Event], timeout_s: float) -> None:
         if not events:
