@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from monitor import __version__
+from monitor.cli.interop_args import INTEROP_COMMANDS, add_interop_parsers
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--host", help="bind address (default: NMS_WEB_HOST or 127.0.0.1)")
     db.add_argument("--port", type=int, help="port (default: NMS_WEB_PORT or 8080; 0 = free)")
 
+    add_interop_parsers(sub, bootstrap_arg)
+
     sc = sub.add_parser("schemas", help="write the JSON Schema files of the contracts")
     sc.add_argument("--out", default="schemas", help="directory (default: schemas)")
     sc.add_argument("--check", action="store_true", help="exit 1 if the files differ")
@@ -202,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "send":
             return sc.send_files(settings, args.files, args.speedup, args.single_topic)
         return sc.read_alerts(settings, args.follow, args.pretty, args.idle)
+    if args.command in INTEROP_COMMANDS:
+        from monitor.cli.interop_cmds import run_interop
+
+        return run_interop(args)
     if args.command == "simulate":
         return _simulate(args)
     if args.command == "evaluate":
