@@ -32,7 +32,7 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from monitor.knowledge.thresholds import ClinicalSettings
-from monitor.stream import flow, transport, upstream
+from monitor.stream import flow, rocksstore, transport, upstream
 from monitor.stream.batches import BatchHandler, Received
 from monitor.stream.clock import Clocks, StreamClock
 from monitor.stream.deadletter import Inbound
@@ -116,13 +116,14 @@ def create_app(
         raise ValueError("no Kafka bootstrap servers configured")
     upstream.check_versions()
     transport.register()
+    rocksstore.register()
     clocks = clocks or Clocks()
     topics = Topics(kafka.topic_prefix)
     app = flow.App(
         kafka.group,
         broker=[f"{transport.SCHEME}://{h}" for h in kafka.bootstrap_list()],
         broker_credentials=credentials(kafka),
-        store=kafka.store,
+        store=rocksstore.store_url(kafka.store),
         datadir=worker.data_dir,
         autodiscover=False,
         topic_partitions=kafka.partitions,
@@ -132,6 +133,7 @@ def create_app(
         table_standby_replicas=kafka.standby_replicas,
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
+        recovery_consistency_check=kafka.recovery_consistency_check,
         broker_session_timeout=kafka.session_timeout_s,
         broker_heartbeat_interval=kafka.heartbeat_interval_s,
         broker_commit_interval=kafka.commit_interval_s,

@@ -1,10 +1,11 @@
 """The exact Faust, mode and aiokafka releases whose private internals this shell relies on.
 
-The transport (:mod:`monitor.stream.transport`), the flow control (:mod:`monitor.stream.flow`) and
-the table store (:mod:`monitor.stream.rocksdb`) override or call private methods and write private
-attributes of these libraries. Those guarantee that states are in the changelog before offsets
-are committed, that the fetch wait is short, and that no input is dropped at the end of table
-recovery. A silent change upstream would silently lose them, so:
+The transport (:mod:`monitor.stream.transport`), the flow control (:mod:`monitor.stream.flow`)
+and the table store (:mod:`monitor.stream.rocksstore`) override or call private methods and write
+private attributes of these libraries. Those guarantee that states are in the changelog before
+offsets are committed, that the fetch wait is short, that no input is dropped at the end of table
+recovery, and that a state is filed under its own partition. A silent change upstream would
+silently lose them, so:
 
 - ``pyproject.toml`` pins the exact versions below;
 - ``tests/stream/test_upstream_canary.py`` fails when the source of any method involved changes;

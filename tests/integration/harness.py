@@ -23,6 +23,21 @@ from monitor.stream.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 WARD = ROOT / "examples" / "ward.ndjson"
+# The table stores the worker runs on: the embedded default and the production one.
+STORES = ["memory://", "rocksdb://"]
+
+
+def store_env(store: str) -> dict[str, str]:
+    """A worker's environment for ``store``. Several rocksdb:// workers on the embedded broker
+    need Faust's recovery consistency check off: a worker killed mid-flush leaves a multi-record
+    batch last in a changelog partition, whose end the broker under-reports (broker-notes defect
+    3), and a standby that applied the whole batch then looks ahead of the changelog. Seen as
+    ConsistencyError "persisted offset ... is higher than ... highwater (13 > 12)" on the
+    survivor in 1 of 3 takeover runs."""
+    env = {"NMS_KAFKA_STORE": store}
+    if store.startswith("rocksdb"):
+        env["NMS_KAFKA_RECOVERY_CONSISTENCY_CHECK"] = "false"
+    return env
 
 
 def wait_for(pred: Callable[[], bool], timeout: float, what: str, every: float = 0.2) -> None:
@@ -35,12 +50,15 @@ def wait_for(pred: Callable[[], bool], timeout: float, what: str, every: float =
 
 
 class WorkerProcess:
-    """One ``nms-monitor worker`` process."""
+    """One ``nms-monitor worker`` process; ``data`` names its data directory (default: ``name``),
+    so a restarted worker can take over a stopped one's local table store."""
 
-    def __init__(self, bootstrap: str, tmp: Path, name: str, **env: str) -> None:
+    def __init__(
+        self, bootstrap: str, tmp: Path, name: str, data: str | None = None, **env: str
+    ) -> None:
         self.log_path = tmp / f"{name}.log"
         self.metrics_port = free_port()
-        data_dir = tmp / f"{name}-data"
+        data_dir = tmp / f"{data or name}-data"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.env = {
             **os.environ,

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from mode.utils.objects import cached_property
 
-from monitor.stream import flow, transport
+from monitor.stream import flow, rocksstore, transport
 from monitor.stream.upstream import PINNED, UpstreamChanged, check_versions, require, set_private
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,6 +72,18 @@ RECORDED: dict[str, tuple[str, str]] = {
         "faust.tables.base.Collection", "3dd3884e1b5fc0e1"),
     "faust.tables.table:Table.on_key_set": ("faust.tables.table.Table", "a370e35ca55c2c7e"),
     "faust.tables.table:Table.on_key_del": ("faust.tables.table.Table", "4f2900b2f9d24a08"),
+    # overridden by monitor/stream/rocksstore.py, and where the databases are opened and filled
+    "faust.stores.rocksdb:Store.__init__": ("faust.stores.rocksdb.Store", "c7c0fa2989e8ab4a"),
+    "faust.stores.rocksdb:Store._set": ("faust.stores.rocksdb.Store", "4227e561e288d941"),
+    "faust.stores.rocksdb:Store._get": ("faust.stores.rocksdb.Store", "7ae8dfd6d7754a59"),
+    "faust.stores.rocksdb:Store._contains": ("faust.stores.rocksdb.Store", "bd7d4e5252a71b9a"),
+    "faust.stores.rocksdb:Store._del": ("faust.stores.rocksdb.Store", "07f42ff3caefffdd"),
+    "faust.stores.rocksdb:Store._db_for_partition": (
+        "faust.stores.rocksdb.Store", "cb7e67d5f9efc4bc"),
+    "faust.stores.rocksdb:Store.assign_partitions": (
+        "faust.stores.rocksdb.Store", "34dc27ace6dd9160"),
+    "faust.stores.rocksdb:Store.apply_changelog_batch": (
+        "faust.stores.rocksdb.Store", "ea3344d369fc4ab5"),
 }  # fmt: skip
 
 # Our subclasses of upstream classes: every method they override must be recorded above.
@@ -80,6 +92,7 @@ OVERRIDERS: list[type] = [
     transport.Consumer,
     flow.RecoveryFlowControl,
     flow.App,
+    rocksstore.PartitionedRocksDBStore,
 ]
 
 
