@@ -163,7 +163,10 @@ def create_app(
         # changelog records: the same partition as the patient's input messages.
         use_partitioner=True,
     )
-    processor = BatchProcessor(clinical, worker.max_message_bytes, worker.max_future_skew_s)
+    processor = BatchProcessor(
+        clinical, worker.max_message_bytes, worker.max_future_skew_s,
+        changelog_topic=table.changelog_topic.get_topic_name(), partitions=kafka.partitions,
+    )  # fmt: skip
     clock = StreamClock()
     metrics = metrics or WorkerMetrics(CollectorRegistry())
     store = StateStore(table, kafka.partitions)

@@ -77,7 +77,7 @@ class BatchHandler:
             wall = self.clocks.wall()
             generation = self.store.generation
             result = self.processor.process([r.message for r in batch], self._load, wall)
-            sent = await self.publisher.send(result.alerts, result.dead)
+            sent = await self.publisher.send(result.alerts, result.dead + result.unreadable)
             if self.store.generation == generation:  # else a rebalance began: replayed later
                 for pid, data in result.states.items():
                     self.store.put(pid.encode(), data)
@@ -95,6 +95,7 @@ class BatchHandler:
         for reason, n in result.rejected.items():
             m.rejected.labels(reason).inc(n)
         m.count_alerts(result.alerts)
+        m.state_load_failures.labels("batch").inc(len(result.unreadable))
         self.stream_clock.saw(result.max_event_time, wall)
         for reason, n in result.rejected.items():
             log.info("dead-lettered %d message(s): %s", n, reason)

@@ -54,6 +54,13 @@ class WorkerMetrics:
             "was being reassigned (dropped; replayed by the new owner).",
             ["outcome"], registry=registry,
         )  # fmt: skip
+        self.state_load_failures = Counter(
+            "nms_state_load_failures_total",
+            "Stored patient states that could not be read (corrupt bytes, unknown format "
+            "version), by where they were met (batch, tick): each was dead-lettered as "
+            "state_unreadable and that patient started afresh.",
+            ["during"], registry=registry,
+        )  # fmt: skip
         self.flush_seconds = Histogram(
             "nms_state_flush_seconds", "Time to write pending states and have the broker ack them.",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=registry,

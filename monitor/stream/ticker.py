@@ -16,7 +16,7 @@ from monitor.contracts.alerts import Alert
 from monitor.stream.clock import Clocks, StreamClock
 from monitor.stream.flush import Assignment
 from monitor.stream.metrics import WorkerMetrics
-from monitor.stream.processor import BatchProcessor, TickResult
+from monitor.stream.processor import BatchProcessor, DeadLetter, TickResult
 from monitor.stream.publish import Publisher
 from monitor.stream.statestore import StateStore
 
@@ -69,9 +69,11 @@ class Ticker:
         """Tick patients from ``keys[start]`` on for one slice; returns where to go on from."""
         async with self.lock:
             alerts: list[Alert] = []
+            letters: list[DeadLetter] = []
             updates: list[tuple[bytes, TickResult]] = []
             generation = self.store.generation
             deadline = self.clocks.perf() + self.slice_s
+            wall = self.clocks.wall()
             i = start
             while i < len(keys) and (i == start or self.clocks.perf() < deadline):
                 key = keys[i]
@@ -79,14 +81,27 @@ class Ticker:
                 saved = self.store.get(key)
                 if saved is None:
                     continue
-                result = self.processor.tick(key.decode(), saved, now)
+                result = self._tick_one(key, saved, now, wall)
                 alerts.extend(result.alerts)
+                if result.unreadable is not None:
+                    letters.append(result.unreadable)
                 if result.evict or result.data is not None:
                     updates.append((key, result))
-            sent = await self.publisher.send(alerts, [])
+            sent = await self.publisher.send(alerts, letters)
+            self.metrics.state_load_failures.labels("tick").inc(len(letters))
             if self.store.generation == generation:  # else a rebalance began: replayed later
                 for key, result in updates:
                     self.store.put(key, None if result.evict else result.data, result.durable)
         if sent:
             await asyncio.gather(*sent)
         return i, alerts
+
+    def _tick_one(self, key: bytes, saved: bytes, now: float, wall: float) -> TickResult:
+        try:
+            pid = key.decode()
+        except UnicodeDecodeError:
+            # No event can carry this key (a patient id is a JSON string, so its key is UTF-8):
+            # a corrupt record. Dead-lettered and deleted like an unreadable state.
+            letter = self.processor.unreadable(key, saved, "the key is not UTF-8", wall)
+            return TickResult([], None, True, True, letter)
+        return self.processor.tick(pid, saved, now, wall)

@@ -29,7 +29,7 @@ class ScriptedProcessor:
     calls: list[tuple[str, bytes, float]] = field(default_factory=list)
     during: object = None  # called on every tick (to simulate a rebalance meanwhile)
 
-    def tick(self, pid: str, saved: bytes, now: float) -> TickResult:
+    def tick(self, pid: str, saved: bytes, now: float, wall_now: float | None = None) -> TickResult:
         self.calls.append((pid, saved, now))
         if callable(self.during):
             self.during()
