@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -18,6 +19,10 @@ from monitor.contracts.decode import DecodeError, decode_event
 from monitor.settings import Settings
 from monitor.stream.settings import KafkaSettings
 from monitor.stream.topics import Topics
+
+if TYPE_CHECKING:
+    from monitor.stream.health import Health
+    from monitor.stream.server import WorkerServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "ward.ndjson"
 
@@ -40,30 +45,77 @@ def with_bootstrap(settings: Settings, bootstrap: str | None) -> Settings:
     return settings.model_copy(update={"kafka": kafka})
 
 
-def run_worker(settings: Settings, loglevel: str = "info") -> int:
+class SetupError(Exception):
+    """Something the user fixes with a setting or an option: reported in one line, exit 2."""
+
+
+def bind_server(settings: Settings) -> tuple[Health, WorkerServer | None]:
+    """The worker's health, and its /metrics and /healthz server bound (not yet serving);
+    :class:`SetupError` naming the setting to change when the address cannot be had."""
+    from prometheus_client import CollectorRegistry  # noqa: PLC0415
+
+    from monitor.stream.health import Health  # noqa: PLC0415
+    from monitor.stream.server import WorkerServer  # noqa: PLC0415
+
+    host, port = settings.worker.metrics_host, settings.worker.metrics_port
+    health = Health(settings.worker.stall_timeout_s)
+    if not port:
+        return health, None
+    try:
+        return health, WorkerServer(CollectorRegistry(), health, host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise SetupError(
+                f"port {port} on {host} is already in use (another worker's metrics?): set "
+                "NMS_WORKER_METRICS_PORT to a free port, or to 0 to turn /metrics and /healthz off"
+            ) from None
+        raise SetupError(
+            f"cannot serve /metrics on {host}:{port} ({exc.strerror or exc}): check "
+            "NMS_WORKER_METRICS_HOST and NMS_WORKER_METRICS_PORT"
+        ) from None
+
+
+def run_worker(
+    settings: Settings,
+    loglevel: str = "info",
+    command: str = "worker",
+    bound: tuple[Health, WorkerServer | None] | None = None,
+) -> int:
     """Create the topics, then run one Faust worker until it is stopped (SIGINT/SIGTERM)."""
+    if not has_brokers(settings, command):
+        return 2
+    try:
+        health, server = bound or bind_server(settings)
+    except SetupError as exc:
+        print(f"nms-monitor {command}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _serve_worker(settings, loglevel, health, server)
+    finally:
+        if bound is None and server is not None:  # else its owner closes it
+            server.close()
+
+
+def _serve_worker(
+    settings: Settings, loglevel: str, health: Health, server: WorkerServer | None
+) -> int:
     from faust import Worker  # noqa: PLC0415 - Faust is slow to import; only workers need it
 
     from monitor.stream.app import create_app  # noqa: PLC0415
     from monitor.stream.kafka_io import ensure_topics  # noqa: PLC0415
+    from monitor.stream.metrics import WorkerMetrics  # noqa: PLC0415
 
-    if not has_brokers(settings, "worker"):
-        return 2
     created = ensure_topics(settings.kafka)
     if created:
         print(f"created topics: {', '.join(created)}", file=sys.stderr)
-    from prometheus_client import CollectorRegistry  # noqa: PLC0415
-
-    from monitor.stream.metrics import WorkerMetrics, serve  # noqa: PLC0415
-
-    metrics = WorkerMetrics(CollectorRegistry())
-    if settings.worker.metrics_port:
-        serve(metrics, settings.worker.metrics_host, settings.worker.metrics_port)
-        print(
-            f"metrics on http://{settings.worker.metrics_host}:{settings.worker.metrics_port}/metrics",
-            file=sys.stderr,
-        )
-    nms = create_app(settings.kafka, settings.worker, settings.clinical, metrics)
+    metrics = None
+    if server is not None:
+        metrics = WorkerMetrics(server.registry)
+        server.start()
+        where = f"http://{settings.worker.metrics_host}:{server.port}"
+        print(f"metrics on {where}/metrics, health on {where}/healthz/live and /healthz/ready",
+              file=sys.stderr)  # fmt: skip
+    nms = create_app(settings.kafka, settings.worker, settings.clinical, metrics, health=health)
     # Parsed patient states are many small long-lived objects with few cycles. With the default
     # thresholds a full collection ran every 2-3 s under load and stopped the event loop for
     # 70-110 ms each time (found no garbage); the imports are frozen out of every collection.
@@ -207,19 +259,42 @@ def _start_demo(kafka: KafkaSettings) -> threading.Event:
 
 def run_main(settings: Settings, embedded_port: int | None, demo: bool) -> int:
     """The main job: the worker, on the configured brokers or on an embedded broker."""
+    try:
+        bound = bind_server(settings)  # first: a taken port must stop us before anything starts
+    except SetupError as exc:
+        print(f"nms-monitor run: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if settings.kafka.bootstrap_list():
+            stop = _start_demo(settings.kafka) if demo else None
+            try:
+                return run_worker(settings, command="run", bound=bound)
+            finally:
+                if stop is not None:
+                    stop.set()
+        return _run_embedded(settings, embedded_port, demo, bound)
+    finally:
+        if bound[1] is not None:
+            bound[1].close()
+
+
+def _run_embedded(
+    settings: Settings,
+    embedded_port: int | None,
+    demo: bool,
+    bound: tuple[Health, WorkerServer | None],
+) -> int:
     from monitor.stream.broker import EmbeddedBroker  # noqa: PLC0415
 
-    if settings.kafka.bootstrap_list():
-        stop = _start_demo(settings.kafka) if demo else None
-        try:
-            return run_worker(settings)
-        finally:
-            if stop is not None:
-                stop.set()
     data_dir = Path(settings.worker.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    broker = EmbeddedBroker(port=embedded_port, log_path=data_dir / "embedded-broker.log")
-    broker.start()
+    log_path = data_dir / "embedded-broker.log"
+    broker = EmbeddedBroker(port=embedded_port, log_path=log_path)
+    try:
+        broker.start()
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"nms-monitor run: {exc} (see {log_path})", file=sys.stderr)
+        return 2
     try:
         kafka = settings.kafka.model_copy(update={"bootstrap": broker.bootstrap})
         settings = settings.model_copy(update={"kafka": kafka})
@@ -235,7 +310,7 @@ def run_main(settings: Settings, embedded_port: int | None, demo: bool) -> int:
         )
         stop = _start_demo(kafka) if demo else None
         try:
-            return run_worker(settings)
+            return run_worker(settings, command="run", bound=bound)
         finally:
             if stop is not None:
                 stop.set()

@@ -38,6 +38,7 @@ from monitor.stream.clock import Clocks, StreamClock
 from monitor.stream.deadletter import Inbound
 from monitor.stream.flush import ChangelogAcks, Flusher
 from monitor.stream.gaps import OffsetGaps
+from monitor.stream.health import Health
 from monitor.stream.metrics import WorkerMetrics
 from monitor.stream.processor import BatchProcessor
 from monitor.stream.publish import Publisher
@@ -48,6 +49,7 @@ from monitor.stream.topics import Topics
 
 log = logging.getLogger(__name__)
 TABLE = "patient-state"
+HEARTBEAT_S = 1.0  # how often the event loop reports to /healthz
 
 
 @dataclass
@@ -110,6 +112,7 @@ def create_app(
     clinical: ClinicalSettings,
     metrics: WorkerMetrics | None = None,
     clocks: Clocks | None = None,
+    health: Health | None = None,
 ) -> NmsWorkerApp:
     """Build the Faust app from the settings (no module-level app: one composition root)."""
     if not kafka.bootstrap_list():
@@ -118,6 +121,7 @@ def create_app(
     transport.register()
     rocksstore.register()
     clocks = clocks or Clocks()
+    health = health or Health(worker.stall_timeout_s, clocks.monotonic)
     topics = Topics(kafka.topic_prefix)
     app = flow.App(
         kafka.group,
@@ -175,12 +179,16 @@ def create_app(
     gaps = OffsetGaps()
     publisher = Publisher(alerts_topic, dead_topic)
     flusher = Flusher(
-        store, publisher, ChangelogAcks(table), assignment, app.crash, metrics, clocks
-    )
-    ticker = Ticker(store, processor, publisher, state_lock, assignment, clock, metrics, clocks)
+        store, publisher, ChangelogAcks(table), assignment, app.crash, metrics, clocks,
+        health=health,
+    )  # fmt: skip
+    ticker = Ticker(
+        store, processor, publisher, state_lock, assignment, clock, metrics, clocks,
+        health=health,
+    )  # fmt: skip
     batches = BatchHandler(
         store, processor, publisher, state_lock, gaps, clock, metrics, clocks,
-        generation=lambda: int(app.consumer_generation_id),
+        generation=lambda: int(app.consumer_generation_id), health=health,
     )  # fmt: skip
 
     # Called by the transport's consumer before it commits offsets (see monitor.stream.transport).
@@ -196,6 +204,22 @@ def create_app(
 
     app.on_partitions_revoked.connect(forget_pending)
     app.on_partitions_assigned.connect(forget_pending)
+
+    joined = asyncio.Event()
+
+    async def on_assigned(*_: Any, **__: Any) -> None:
+        joined.set()  # an assignment, even an empty one: this worker is in the group
+
+    app.on_partitions_assigned.connect(on_assigned)
+
+    @app.task  # type: ignore[untyped-decorator]  # faust's decorator is untyped, as for timers
+    async def heartbeat() -> None:
+        """The event loop's pulse for /healthz (monitor.stream.health), with what it sees of
+        the group: Faust is rebalancing from a rebalance's start until its tables are
+        recovered and the input partitions resumed."""
+        while not app.should_stop:
+            health.beat(joined=joined.is_set(), recovering=bool(app.rebalancing))
+            await clocks.sleep(HEARTBEAT_S)
 
     @app.agent(inputs, name="nms-engine")
     async def engine(stream: Any) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from monitor.stream.clock import Clocks, StreamClock
 from monitor.stream.deadletter import Inbound
 from monitor.stream.gaps import OffsetGaps
+from monitor.stream.health import Health
 from monitor.stream.metrics import WorkerMetrics
 from monitor.stream.processor import BatchProcessor
 from monitor.stream.publish import Publisher
@@ -46,6 +47,7 @@ class BatchHandler:
         metrics: WorkerMetrics,
         clocks: Clocks,
         generation: Callable[[], int],
+        health: Health | None = None,
     ) -> None:
         self.store = store
         self.processor = processor
@@ -56,6 +58,7 @@ class BatchHandler:
         self.metrics = metrics
         self.clocks = clocks
         self.generation = generation  # the consumer's current generation
+        self.health = health or Health(float("inf"))
 
     def _count_gaps(self, batch: list[Received]) -> None:
         current = self.generation()
@@ -72,6 +75,10 @@ class BatchHandler:
 
     async def handle(self, batch: list[Received]) -> None:
         """Process one batch; returns once the broker has acknowledged what it sent."""
+        with self.health.working("batch"):
+            await self._handle(batch)
+
+    async def _handle(self, batch: list[Received]) -> None:
         self._count_gaps(batch)
         async with self.lock:
             wall = self.clocks.wall()

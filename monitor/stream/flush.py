@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from monitor.stream.clock import Clocks
+from monitor.stream.health import Health
 from monitor.stream.metrics import WorkerMetrics
 from monitor.stream.publish import Publisher
 from monitor.stream.statestore import StateStore
@@ -76,6 +77,7 @@ class Flusher:
         metrics: WorkerMetrics,
         clocks: Clocks,
         chunk_bytes: int = FLUSH_CHUNK_BYTES,
+        health: Health | None = None,
     ) -> None:
         self.store = store
         self.publisher = publisher
@@ -86,6 +88,7 @@ class Flusher:
         self.clocks = clocks
         self.chunk_bytes = chunk_bytes
         self.lock = asyncio.Lock()
+        self.health = health or Health(float("inf"))
 
     async def stop(self, what: str, exc: BaseException) -> bool:
         """A send failed: stop the worker rather than commit past it. Its supervisor restarts
@@ -102,6 +105,10 @@ class Flusher:
         stopping: the caller must not commit input offsets then, so the partition's next owner
         replays those messages.
         """
+        with self.health.working("flush"):
+            return await self._flush()
+
+    async def _flush(self) -> bool:
         async with self.lock:
             snapshot = self.store.take()
             if not snapshot:

@@ -6,7 +6,7 @@ identifiers. Units are base units (seconds).
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitor.contracts.alerts import Alert
 
@@ -69,8 +69,3 @@ class WorkerMetrics:
     def count_alerts(self, alerts: list[Alert]) -> None:
         for a in alerts:
             self.transitions.labels(a.transition, a.priority).inc()
-
-
-def serve(metrics: WorkerMetrics, host: str, port: int) -> None:
-    """Serve /metrics over HTTP in a background thread."""
-    start_http_server(port, addr=host, registry=metrics.registry)

@@ -115,7 +115,15 @@ class WorkerSettings(BaseSettings):
     data_dir: str = Field("/tmp/nms-monitor", description="Faust data directory (rocksdb files).")
     web_port: int = Field(6066, ge=0, le=65535, description="Faust web port (only if enabled).")
     web_enabled: bool = Field(False, description="Faust's web server; off: it can expose tables.")
-    metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus /metrics; 0 = off.")
+    metrics_port: int = Field(
+        9108, ge=0, le=65535, description="Prometheus /metrics and /healthz/*; 0 = off."
+    )
+    stall_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="/healthz/live fails when the event loop has not turned, or a batch, flush "
+        "or tick has run, for longer than this (a flush waits for the broker's acks).",
+    )
     metrics_host: str = Field(
         "127.0.0.1", description="Bind address for /metrics (0.0.0.0 in containers)."
     )

@@ -15,6 +15,7 @@ import asyncio
 from monitor.contracts.alerts import Alert
 from monitor.stream.clock import Clocks, StreamClock
 from monitor.stream.flush import Assignment
+from monitor.stream.health import Health
 from monitor.stream.metrics import WorkerMetrics
 from monitor.stream.processor import BatchProcessor, DeadLetter, TickResult
 from monitor.stream.publish import Publisher
@@ -37,6 +38,7 @@ class Ticker:
         clocks: Clocks,
         slice_s: float = TICK_SLICE_S,
         pause_s: float = TICK_PAUSE_S,
+        health: Health | None = None,
     ) -> None:
         self.store = store
         self.processor = processor
@@ -48,9 +50,14 @@ class Ticker:
         self.clocks = clocks
         self.slice_s = slice_s
         self.pause_s = pause_s
+        self.health = health or Health(float("inf"))
 
     async def tick(self) -> None:
         """Tick every patient of the active partitions once, slice by slice."""
+        with self.health.working("tick"):
+            await self._tick()
+
+    async def _tick(self) -> None:
         now = self.stream_clock.now(self.clocks.wall())
         if now <= 0 or self.assignment.rebalancing:
             return

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -102,9 +103,18 @@ class WorkerProcess:
         self._log.close()
 
     def metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return str(resp.read().decode())
+        return self.get("/metrics")[1]
+
+    def get(self, path: str) -> tuple[int, str]:
+        """Status and body of a GET on the worker's metrics server (0 when nothing answers)."""
+        url = f"http://127.0.0.1:{self.metrics_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return int(resp.status), str(resp.read().decode())
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), str(exc.read().decode())
+        except (urllib.error.URLError, ConnectionError):
+            return 0, ""
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
