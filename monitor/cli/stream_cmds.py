@@ -284,7 +284,7 @@ def _run_embedded(
     demo: bool,
     bound: tuple[Health, WorkerServer | None],
 ) -> int:
-    from monitor.stream.broker import EmbeddedBroker  # noqa: PLC0415
+    from monitor.stream.broker import EmbeddedBroker, PortInUse  # noqa: PLC0415
 
     data_dir = Path(settings.worker.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -292,6 +292,10 @@ def _run_embedded(
     broker = EmbeddedBroker(port=embedded_port, log_path=log_path)
     try:
         broker.start()
+    except PortInUse as exc:
+        print(f"nms-monitor run: {exc}: choose another --embedded-port, or leave it out for a "
+              "free port", file=sys.stderr)  # fmt: skip
+        return 2
     except (RuntimeError, TimeoutError) as exc:
         print(f"nms-monitor run: {exc} (see {log_path})", file=sys.stderr)
         return 2

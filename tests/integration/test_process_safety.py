@@ -1,9 +1,10 @@
-"""What a user meets around the processes: a taken port ends in one line naming what to change,
-not a traceback."""
+"""What a user meets around the processes: the embedded broker dies with a SIGKILLed ``run``;
+a taken port ends in one line naming what to change, not a traceback."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from monitor.stream.broker import EmbeddedBroker
-from tests.integration.harness import ROOT
+from monitor.stream.broker import EmbeddedBroker, broker_binary, free_port
+from tests.integration.harness import ROOT, wait_for
 
 CLI = [sys.executable, "-m", "monitor.cli.main"]
 
@@ -58,6 +59,33 @@ def env(tmp: Path, **extra: str) -> dict[str, str]:
     return {**base, "NMS_WORKER_DATA_DIR": str(tmp), **extra}
 
 
+def test_the_embedded_broker_dies_with_a_sigkilled_run(tmp_path: Path) -> None:
+    port = free_port()
+    log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 - closed below
+    run = subprocess.Popen([*CLI, "run", "--embedded-port", str(port)], stdout=log,
+                           stderr=subprocess.STDOUT, env=env(tmp_path, NMS_WORKER_METRICS_PORT="0"),
+                           cwd=ROOT)  # fmt: skip
+    broker_pids: list[int] = []
+    try:
+        wait_for(lambda: listening(port), 30, "the embedded broker")
+        name = Path(broker_binary()).name
+        broker_pids = [p for p in children(run.pid) if name in Path(f"/proc/{p}/cmdline")
+                       .read_bytes().split(b"\0")[0].decode(errors="replace")]  # fmt: skip
+        assert len(broker_pids) == 1, children(run.pid)
+        run.send_signal(signal.SIGKILL)  # no cleanup of any kind runs in `run`
+        run.wait(10)
+        wait_for(lambda: not alive(broker_pids[0]), 10, "the broker to die with run")
+        assert not listening(port), "the port is still held"
+    finally:
+        for pid in broker_pids:  # a failed test must not leave a broker behind
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if run.poll() is None:
+            run.kill()
+            run.wait(10)
+        log.close()
+
+
 def one_line_failure(args: list[str], tmp: Path, **extra: str) -> str:
     done = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60,
                           env=env(tmp, **extra), cwd=ROOT, check=False)  # fmt: skip
@@ -83,3 +111,13 @@ def test_run_on_a_taken_metrics_port_starts_nothing(tmp_path: Path) -> None:
         line = one_line_failure(["run"], tmp_path, NMS_WORKER_METRICS_PORT=str(port))
     assert line.startswith("nms-monitor run: port") and "NMS_WORKER_METRICS_PORT" in line
     assert not (tmp_path / "embedded-broker.log").exists()  # the broker never started
+
+
+def test_run_on_a_taken_embedded_port_names_the_option(tmp_path: Path) -> None:
+    with taken_port() as port:
+        line = one_line_failure(["run", "--embedded-port", str(port)], tmp_path,
+                                NMS_WORKER_METRICS_PORT="0")  # fmt: skip
+    assert line == (
+        f"nms-monitor run: 127.0.0.1:{port} is already in use: choose another --embedded-port, "
+        "or leave it out for a free port"
+    )
