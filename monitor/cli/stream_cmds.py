@@ -1,4 +1,4 @@
-"""``worker``, ``run``, ``send`` and ``alerts``: the command line around Kafka."""
+"""``worker``, ``run`` and ``alerts``: the command line around Kafka (``send``: cli/send.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
-from monitor.cli.inputs import close_inputs, ndjson_lines, open_inputs, report
 from monitor.contracts.alerts import Alert
-from monitor.contracts.decode import DecodeError, decode_event
 from monitor.settings import Settings
 from monitor.stream.settings import KafkaSettings
 from monitor.stream.topics import Topics
@@ -136,81 +134,6 @@ def _serve_worker(
     return 0
 
 
-def send_files(
-    settings: Settings,
-    paths: list[str],
-    speedup: float | None = None,
-    single_topic: bool = False,
-    stop: threading.Event | None = None,
-    arrival_order: bool = False,
-) -> int:
-    """Validate every line, then publish the valid ones (key = patient_id) to the topic of their
-    kind, or all to ``<prefix>.events`` with ``single_topic`` (which keeps each patient's file
-    order). With ``speedup`` events are sent in event-time order, paced at that many times real
-    time, as a live feed would deliver them. With ``arrival_order`` (a simulated cohort, whose file
-    is in arrival order) the file order is kept and pacing follows the latest event time sent, so
-    late lab results arrive late, as they would from a laboratory system."""
-    from monitor.stream.kafka_io import producer  # noqa: PLC0415
-
-    if not has_brokers(settings, "send"):
-        return 2
-    opened = open_inputs(paths)
-    if isinstance(opened, str):
-        print(f"nms-monitor send: {opened}", file=sys.stderr)
-        return 2
-    topics = Topics(settings.kafka.topic_prefix)
-    valid: list[tuple[float, str, bytes, bytes]] = []
-    bad = 0
-    try:
-        for name, fh in opened:
-            for lineno, line in ndjson_lines(fh):
-                try:
-                    event = decode_event(line)
-                except DecodeError as exc:
-                    bad += 1
-                    report(sys.stderr, name, lineno, exc.rejection)
-                    continue
-                topic = topics.name("events") if single_topic else topics.for_kind(event.kind)
-                valid.append((event.time.timestamp(), topic, event.patient_id.encode(), line))
-    finally:
-        close_inputs(opened)
-    if speedup and not arrival_order:
-        valid.sort(key=lambda v: v[0])
-    prod = producer(settings.kafka)
-    sent = 0
-    try:
-        futures: list[Any] = []
-        start_wall = time.monotonic()
-        first = valid[0][0] if valid else 0.0
-        clock = first
-        for t, topic, key, value in valid:
-            if stop is not None and stop.is_set():
-                break
-            clock = max(clock, t)
-            if speedup:
-                delay = start_wall + (clock - first) / speedup - time.monotonic()
-                if delay > 0:
-                    prod.flush()
-                    time.sleep(delay)
-            futures.append(prod.send(topic, key=key, value=value))
-            sent += 1
-            if len(futures) >= 10_000:  # bounded memory for cohorts of millions of events
-                _settle(prod, futures)
-        _settle(prod, futures)
-    finally:
-        prod.close()
-    print(f"send: {sent} events sent, {bad} lines rejected", file=sys.stderr)
-    return 0
-
-
-def _settle(prod: Any, futures: list[Any]) -> None:
-    """Flush and raise the first delivery error, if any."""
-    prod.flush()
-    for f in futures:
-        f.get(timeout=30)
-    futures.clear()
-
-
 def read_alerts(settings: Settings, follow: bool, pretty: bool, idle_s: float = 2.0) -> int:
     from monitor.cli.replay import format_pretty  # noqa: PLC0415
     from monitor.stream.kafka_io import read_topic  # noqa: PLC0415
@@ -232,6 +155,7 @@ DEMO_SPEEDUP = 7200.0  # the 72 h example in about 36 s
 
 def _demo_feed(kafka: KafkaSettings, stop: threading.Event) -> None:
     """Feed the bundled example patients, paced by event time, and print their alerts."""
+    from monitor.cli.send import send_files  # noqa: PLC0415
     from monitor.stream.kafka_io import read_topic  # noqa: PLC0415
 
     settings = Settings(kafka=kafka)
