@@ -8,6 +8,8 @@ import logging
 import sys
 import threading
 import time
+from importlib.resources import as_file, files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +24,15 @@ if TYPE_CHECKING:
     from monitor.stream.health import Health
     from monitor.stream.server import WorkerServer
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "ward.ndjson"
+# The bundled example ward, shipped inside the package so that `run --demo` works from any
+# install (a wheel has no examples/ folder); examples/make_examples.py writes both copies.
+DEMO_DATA = ("monitor", "data/ward.ndjson")
+
+
+def demo_file() -> Traversable:
+    """The packaged example ward (``importlib.resources``: a wheel, a zip or a source tree)."""
+    package, name = DEMO_DATA
+    return files(package).joinpath(name)
 
 
 def has_brokers(settings: Settings, command: str) -> bool:
@@ -159,10 +169,12 @@ def _demo_feed(kafka: KafkaSettings, stop: threading.Event) -> None:
     from monitor.stream.kafka_io import read_topic  # noqa: PLC0415
 
     settings = Settings(kafka=kafka)
-    feeder = threading.Thread(
-        target=send_files, args=(settings, [str(EXAMPLES)], DEMO_SPEEDUP, False, stop), daemon=True
-    )
-    feeder.start()
+
+    def feed() -> None:
+        with as_file(demo_file()) as path:  # a real file while it is read
+            send_files(settings, [str(path)], DEMO_SPEEDUP, False, stop)
+
+    threading.Thread(target=feed, daemon=True).start()
     for _, value in read_topic(kafka, Topics(kafka.topic_prefix).alerts, follow=True, stop=stop):
         a = orjson.loads(value)
         print(
