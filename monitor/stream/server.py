@@ -15,6 +15,10 @@ from prometheus_client.exposition import choose_encoder
 
 from monitor.stream.health import Health
 
+METRICS_PATH = "/metrics"
+LIVE_PATH = "/healthz/live"
+READY_PATH = "/healthz/ready"
+
 
 class WorkerServer:
     def __init__(self, registry: CollectorRegistry, health: Health, host: str, port: int):
@@ -46,11 +50,11 @@ def _handler(registry: CollectorRegistry, health: Health) -> type[BaseHTTPReques
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
-            if path == "/metrics":
+            if path == METRICS_PATH:
                 encode, content_type = choose_encoder(self.headers.get("Accept", ""))
                 self._reply(200, content_type, encode(registry))
-            elif path in ("/healthz/live", "/healthz/ready"):
-                ok, why = health.live() if path.endswith("live") else health.ready()
+            elif path in (LIVE_PATH, READY_PATH):
+                ok, why = health.live() if path == LIVE_PATH else health.ready()
                 self._reply(200 if ok else 503, "text/plain; charset=utf-8", f"{why}\n".encode())
             else:
                 self._reply(404, "text/plain; charset=utf-8", b"not found\n")
