@@ -106,23 +106,8 @@ def credentials(kafka: KafkaSettings) -> Any:
     return None
 
 
-def create_app(
-    kafka: KafkaSettings,
-    worker: WorkerSettings,
-    clinical: ClinicalSettings,
-    metrics: WorkerMetrics | None = None,
-    clocks: Clocks | None = None,
-    health: Health | None = None,
-) -> NmsWorkerApp:
-    """Build the Faust app from the settings (no module-level app: one composition root)."""
-    if not kafka.bootstrap_list():
-        raise ValueError("no Kafka bootstrap servers configured")
-    upstream.check_versions()
-    transport.register()
-    rocksstore.register()
-    clocks = clocks or Clocks()
-    health = health or Health(worker.stall_timeout_s, clocks.monotonic)
-    topics = Topics(kafka.topic_prefix)
+def faust_app(kafka: KafkaSettings, worker: WorkerSettings) -> flow.App:
+    """The Faust app configured from the settings, on this shell's transport and store."""
     app = flow.App(
         kafka.group,
         broker=[f"{transport.SCHEME}://{h}" for h in kafka.bootstrap_list()],
@@ -152,6 +137,27 @@ def create_app(
         value_serializer="raw",
     )
     app.nms_fetch_max_wait_ms = kafka.fetch_max_wait_ms  # type: ignore[attr-defined]
+    return app
+
+
+def create_app(
+    kafka: KafkaSettings,
+    worker: WorkerSettings,
+    clinical: ClinicalSettings,
+    metrics: WorkerMetrics | None = None,
+    clocks: Clocks | None = None,
+    health: Health | None = None,
+) -> NmsWorkerApp:
+    """Build the Faust app from the settings (no module-level app: one composition root)."""
+    if not kafka.bootstrap_list():
+        raise ValueError("no Kafka bootstrap servers configured")
+    upstream.check_versions()
+    transport.register()
+    rocksstore.register()
+    clocks = clocks or Clocks()
+    health = health or Health(worker.stall_timeout_s, clocks.monotonic)
+    topics = Topics(kafka.topic_prefix)
+    app = faust_app(kafka, worker)
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
                            "value_serializer": "raw"}  # fmt: skip
     inputs = app.topic(*topics.inputs, partitions=kafka.partitions, **raw)
