@@ -45,7 +45,8 @@ class KafkaSettings(BaseSettings):
         50,
         ge=1,
         description="Consumer fetch wait. Faust hard-codes 1,500 ms; the embedded broker answers a "
-        "waiting fetch only at its deadline, so latency follows this (broker-notes defect 1).",
+        "waiting fetch only at its deadline, so latency follows this (its defect 1 in "
+        "docs/operations.md).",
     )
     session_timeout_s: float = Field(
         8.0,
@@ -73,9 +74,9 @@ class KafkaSettings(BaseSettings):
         description="Refuse to recover a rocksdb:// table partition whose local store is ahead "
         "of the changelog's end (Faust's check: the changelog lost data). Turn it off only on "
         "the embedded broker with several rocksdb:// workers: it under-reports a partition's "
-        "end when the last batch has several records (broker-notes defect 3), which a worker "
-        "killed in the middle of a state flush leaves behind, so a standby that applied the "
-        "whole batch looks ahead of the changelog and recovery stops the worker.",
+        "end when the last batch has several records (its defect 3 in docs/operations.md), "
+        "which a worker killed in the middle of a state flush leaves behind, so a standby that "
+        "applied the whole batch looks ahead of the changelog and recovery stops the worker.",
     )
     producer_max_batch_bytes: int = Field(
         262144,

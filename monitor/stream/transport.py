@@ -1,7 +1,8 @@
 """Faust's aiokafka transport: a set fetch wait, a hook before commits, two position guards.
 
 - faust-streaming 0.15.3 hard-codes ``fetch_max_wait_ms=1500`` for the worker consumer. With the
-  embedded broker a waiting fetch is only answered at that deadline (broker-notes defect 1), so
+  embedded broker a waiting fetch is only answered at that deadline (its defect 1 in
+  docs/operations.md), so
   end-to-end latency would sit near 1.5 s. This transport sets the wait from the app's settings
   before the consumer starts (aiokafka reads ``_fetch_max_wait_ms`` when it builds its fetcher).
 - Before committing offsets it awaits ``app.nms_before_commit()`` (the worker's state flush) and
