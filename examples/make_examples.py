@@ -2,9 +2,10 @@
 
     python examples/make_examples.py
 
-ward.ndjson: one classic NMS case (haloperidol, mental status -> rigidity -> fever -> autonomic,
-CK resulted late) and one quiet patient on quetiapine. dirty.ndjson: the same kinds of mistakes
-integration feeds make (bad JSON, naive time, wrong unit, implausible value, duplicate).
+ward.ndjson (also copied to monitor/data/, which `run --demo` feeds): one classic NMS case
+(haloperidol, mental status -> rigidity -> fever -> autonomic, CK resulted late) and one quiet
+patient on quetiapine. dirty.ndjson: the same kinds of mistakes integration feeds make (bad JSON,
+naive time, wrong unit, implausible value, duplicate).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +102,8 @@ def main() -> None:
     with open(HERE / "ward.ndjson", "w", encoding="utf-8") as fh:
         for e in events:
             fh.write(json.dumps(e, separators=(",", ":")) + "\n")
+    # `run --demo` feeds the copy shipped inside the package (a wheel has no examples/).
+    shutil.copyfile(HERE / "ward.ndjson", HERE.parent / "monitor" / "data" / "ward.ndjson")
     good = events[5]
     dirty = [
         json.dumps(good, separators=(",", ":")),

@@ -57,19 +57,33 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--embedded-port", type=int, metavar="PORT", help="pin the embedded port")
     rn.add_argument("--demo", action="store_true", help="also feed the bundled example patients")
 
-    sd = sub.add_parser("send", help="validate NDJSON events and publish them to the input topics")
+    sd = sub.add_parser(
+        "send",
+        help="validate NDJSON events and publish them to the input topics",
+        description="Validate every line, then publish the valid events keyed by patient_id. By "
+        "default all go to <prefix>.events in event-time order (as replay orders them), which "
+        "is safe for historical files: no event arrives behind its patient's clock.",
+    )
     bootstrap_arg(sd)
     sd.add_argument("files", nargs="+", metavar="FILE", help="NDJSON file, or - for stdin")
     sd.add_argument(
         "--speedup",
         type=float,
         metavar="FACTOR",
-        help="send in event-time order, paced at FACTOR x real time (historical files)",
+        help="pace the sending at FACTOR x real time by event time (as a live feed)",
     )
-    sd.add_argument(
+    topics = sd.add_mutually_exclusive_group()
+    topics.add_argument(
+        "--by-kind",
+        action="store_true",
+        help="send each kind to its own topic (<prefix>.vitals, ...), as a live integration "
+        "does; fast, but at full speed the topics race apart in event time and a historical "
+        "file loses events as too_late: use it with --speedup",
+    )
+    topics.add_argument(
         "--single-topic",
         action="store_true",
-        help="send every kind to <prefix>.events (keeps each patient's order exactly)",
+        help="send everything to <prefix>.events: the default (kept for scripts)",
     )
 
     al = sub.add_parser("alerts", help="print alert transitions as JSON lines")
@@ -203,7 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return sc.run_main(settings, args.embedded_port, args.demo)
         if args.command == "send":
-            return sc.send_files(settings, args.files, args.speedup, args.single_topic)
+            from monitor.cli.send import send_files
+
+            return send_files(settings, args.files, args.speedup, args.by_kind)
         return sc.read_alerts(settings, args.follow, args.pretty, args.idle)
     if args.command in INTEROP_COMMANDS:
         from monitor.cli.interop_cmds import run_interop
@@ -265,7 +281,10 @@ def _simulate(args: argparse.Namespace) -> int:
         return 2
     settings = sc.with_bootstrap(load_settings(), args.bootstrap)
     events = f"{args.out.rstrip('/')}/events.ndjson"
-    return sc.send_files(settings, [events], args.speedup, arrival_order=True)
+    from monitor.cli.send import send_files
+
+    # Each kind to its topic, in arrival order, paced: the topics stay together in event time.
+    return send_files(settings, [events], args.speedup, by_kind=True, arrival_order=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,25 +1,38 @@
-"""``worker``, ``run``, ``send`` and ``alerts``: the command line around Kafka."""
+"""``worker``, ``run`` and ``alerts``: the command line around Kafka (``send``: cli/send.py)."""
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import sys
 import threading
 import time
+from importlib.resources import as_file, files
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import orjson
 
-from monitor.cli.inputs import close_inputs, ndjson_lines, open_inputs, report
 from monitor.contracts.alerts import Alert
-from monitor.contracts.decode import DecodeError, decode_event
 from monitor.settings import Settings
 from monitor.stream.settings import KafkaSettings
 from monitor.stream.topics import Topics
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "ward.ndjson"
+if TYPE_CHECKING:
+    from monitor.stream.health import Health
+    from monitor.stream.server import WorkerServer
+
+# The bundled example ward, shipped inside the package so that `run --demo` works from any
+# install (a wheel has no examples/ folder); examples/make_examples.py writes both copies.
+DEMO_DATA = ("monitor", "data/ward.ndjson")
+
+
+def demo_file() -> Traversable:
+    """The packaged example ward (``importlib.resources``: a wheel, a zip or a source tree)."""
+    package, name = DEMO_DATA
+    return files(package).joinpath(name)
 
 
 def has_brokers(settings: Settings, command: str) -> bool:
@@ -40,30 +53,77 @@ def with_bootstrap(settings: Settings, bootstrap: str | None) -> Settings:
     return settings.model_copy(update={"kafka": kafka})
 
 
-def run_worker(settings: Settings, loglevel: str = "info") -> int:
+class SetupError(Exception):
+    """Something the user fixes with a setting or an option: reported in one line, exit 2."""
+
+
+def bind_server(settings: Settings) -> tuple[Health, WorkerServer | None]:
+    """The worker's health, and its /metrics and /healthz server bound (not yet serving);
+    :class:`SetupError` naming the setting to change when the address cannot be had."""
+    from prometheus_client import CollectorRegistry  # noqa: PLC0415
+
+    from monitor.stream.health import Health  # noqa: PLC0415
+    from monitor.stream.server import WorkerServer  # noqa: PLC0415
+
+    host, port = settings.worker.metrics_host, settings.worker.metrics_port
+    health = Health(settings.worker.stall_timeout_s)
+    if not port:
+        return health, None
+    try:
+        return health, WorkerServer(CollectorRegistry(), health, host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise SetupError(
+                f"port {port} on {host} is already in use (another worker's metrics?): set "
+                "NMS_WORKER_METRICS_PORT to a free port, or to 0 to turn /metrics and /healthz off"
+            ) from None
+        raise SetupError(
+            f"cannot serve /metrics on {host}:{port} ({exc.strerror or exc}): check "
+            "NMS_WORKER_METRICS_HOST and NMS_WORKER_METRICS_PORT"
+        ) from None
+
+
+def run_worker(
+    settings: Settings,
+    loglevel: str = "info",
+    command: str = "worker",
+    bound: tuple[Health, WorkerServer | None] | None = None,
+) -> int:
     """Create the topics, then run one Faust worker until it is stopped (SIGINT/SIGTERM)."""
+    if not has_brokers(settings, command):
+        return 2
+    try:
+        health, server = bound or bind_server(settings)
+    except SetupError as exc:
+        print(f"nms-monitor {command}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _serve_worker(settings, loglevel, health, server)
+    finally:
+        if bound is None and server is not None:  # else its owner closes it
+            server.close()
+
+
+def _serve_worker(
+    settings: Settings, loglevel: str, health: Health, server: WorkerServer | None
+) -> int:
     from faust import Worker  # noqa: PLC0415 - Faust is slow to import; only workers need it
 
     from monitor.stream.app import create_app  # noqa: PLC0415
     from monitor.stream.kafka_io import ensure_topics  # noqa: PLC0415
+    from monitor.stream.metrics import WorkerMetrics  # noqa: PLC0415
 
-    if not has_brokers(settings, "worker"):
-        return 2
     created = ensure_topics(settings.kafka)
     if created:
         print(f"created topics: {', '.join(created)}", file=sys.stderr)
-    from prometheus_client import CollectorRegistry  # noqa: PLC0415
-
-    from monitor.stream.metrics import WorkerMetrics, serve  # noqa: PLC0415
-
-    metrics = WorkerMetrics(CollectorRegistry())
-    if settings.worker.metrics_port:
-        serve(metrics, settings.worker.metrics_host, settings.worker.metrics_port)
-        print(
-            f"metrics on http://{settings.worker.metrics_host}:{settings.worker.metrics_port}/metrics",
-            file=sys.stderr,
-        )
-    nms = create_app(settings.kafka, settings.worker, settings.clinical, metrics)
+    metrics = None
+    if server is not None:
+        metrics = WorkerMetrics(server.registry)
+        server.start()
+        where = f"http://{settings.worker.metrics_host}:{server.port}"
+        print(f"metrics on {where}/metrics, health on {where}/healthz/live and /healthz/ready",
+              file=sys.stderr)  # fmt: skip
+    nms = create_app(settings.kafka, settings.worker, settings.clinical, metrics, health=health)
     # Parsed patient states are many small long-lived objects with few cycles. With the default
     # thresholds a full collection ran every 2-3 s under load and stopped the event loop for
     # 70-110 ms each time (found no garbage); the imports are frozen out of every collection.
@@ -82,81 +142,6 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0
-
-
-def send_files(
-    settings: Settings,
-    paths: list[str],
-    speedup: float | None = None,
-    single_topic: bool = False,
-    stop: threading.Event | None = None,
-    arrival_order: bool = False,
-) -> int:
-    """Validate every line, then publish the valid ones (key = patient_id) to the topic of their
-    kind, or all to ``<prefix>.events`` with ``single_topic`` (which keeps each patient's file
-    order). With ``speedup`` events are sent in event-time order, paced at that many times real
-    time, as a live feed would deliver them. With ``arrival_order`` (a simulated cohort, whose file
-    is in arrival order) the file order is kept and pacing follows the latest event time sent, so
-    late lab results arrive late, as they would from a laboratory system."""
-    from monitor.stream.kafka_io import producer  # noqa: PLC0415
-
-    if not has_brokers(settings, "send"):
-        return 2
-    opened = open_inputs(paths)
-    if isinstance(opened, str):
-        print(f"nms-monitor send: {opened}", file=sys.stderr)
-        return 2
-    topics = Topics(settings.kafka.topic_prefix)
-    valid: list[tuple[float, str, bytes, bytes]] = []
-    bad = 0
-    try:
-        for name, fh in opened:
-            for lineno, line in ndjson_lines(fh):
-                try:
-                    event = decode_event(line)
-                except DecodeError as exc:
-                    bad += 1
-                    report(sys.stderr, name, lineno, exc.rejection)
-                    continue
-                topic = topics.name("events") if single_topic else topics.for_kind(event.kind)
-                valid.append((event.time.timestamp(), topic, event.patient_id.encode(), line))
-    finally:
-        close_inputs(opened)
-    if speedup and not arrival_order:
-        valid.sort(key=lambda v: v[0])
-    prod = producer(settings.kafka)
-    sent = 0
-    try:
-        futures: list[Any] = []
-        start_wall = time.monotonic()
-        first = valid[0][0] if valid else 0.0
-        clock = first
-        for t, topic, key, value in valid:
-            if stop is not None and stop.is_set():
-                break
-            clock = max(clock, t)
-            if speedup:
-                delay = start_wall + (clock - first) / speedup - time.monotonic()
-                if delay > 0:
-                    prod.flush()
-                    time.sleep(delay)
-            futures.append(prod.send(topic, key=key, value=value))
-            sent += 1
-            if len(futures) >= 10_000:  # bounded memory for cohorts of millions of events
-                _settle(prod, futures)
-        _settle(prod, futures)
-    finally:
-        prod.close()
-    print(f"send: {sent} events sent, {bad} lines rejected", file=sys.stderr)
-    return 0
-
-
-def _settle(prod: Any, futures: list[Any]) -> None:
-    """Flush and raise the first delivery error, if any."""
-    prod.flush()
-    for f in futures:
-        f.get(timeout=30)
-    futures.clear()
 
 
 def read_alerts(settings: Settings, follow: bool, pretty: bool, idle_s: float = 2.0) -> int:
@@ -180,13 +165,16 @@ DEMO_SPEEDUP = 7200.0  # the 72 h example in about 36 s
 
 def _demo_feed(kafka: KafkaSettings, stop: threading.Event) -> None:
     """Feed the bundled example patients, paced by event time, and print their alerts."""
+    from monitor.cli.send import send_files  # noqa: PLC0415
     from monitor.stream.kafka_io import read_topic  # noqa: PLC0415
 
     settings = Settings(kafka=kafka)
-    feeder = threading.Thread(
-        target=send_files, args=(settings, [str(EXAMPLES)], DEMO_SPEEDUP, False, stop), daemon=True
-    )
-    feeder.start()
+
+    def feed() -> None:
+        with as_file(demo_file()) as path:  # a real file while it is read
+            send_files(settings, [str(path)], DEMO_SPEEDUP, False, stop)
+
+    threading.Thread(target=feed, daemon=True).start()
     for _, value in read_topic(kafka, Topics(kafka.topic_prefix).alerts, follow=True, stop=stop):
         a = orjson.loads(value)
         print(
@@ -207,19 +195,46 @@ def _start_demo(kafka: KafkaSettings) -> threading.Event:
 
 def run_main(settings: Settings, embedded_port: int | None, demo: bool) -> int:
     """The main job: the worker, on the configured brokers or on an embedded broker."""
-    from monitor.stream.broker import EmbeddedBroker  # noqa: PLC0415
+    try:
+        bound = bind_server(settings)  # first: a taken port must stop us before anything starts
+    except SetupError as exc:
+        print(f"nms-monitor run: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if settings.kafka.bootstrap_list():
+            stop = _start_demo(settings.kafka) if demo else None
+            try:
+                return run_worker(settings, command="run", bound=bound)
+            finally:
+                if stop is not None:
+                    stop.set()
+        return _run_embedded(settings, embedded_port, demo, bound)
+    finally:
+        if bound[1] is not None:
+            bound[1].close()
 
-    if settings.kafka.bootstrap_list():
-        stop = _start_demo(settings.kafka) if demo else None
-        try:
-            return run_worker(settings)
-        finally:
-            if stop is not None:
-                stop.set()
+
+def _run_embedded(
+    settings: Settings,
+    embedded_port: int | None,
+    demo: bool,
+    bound: tuple[Health, WorkerServer | None],
+) -> int:
+    from monitor.stream.broker import EmbeddedBroker, PortInUse  # noqa: PLC0415
+
     data_dir = Path(settings.worker.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    broker = EmbeddedBroker(port=embedded_port, log_path=data_dir / "embedded-broker.log")
-    broker.start()
+    log_path = data_dir / "embedded-broker.log"
+    broker = EmbeddedBroker(port=embedded_port, log_path=log_path)
+    try:
+        broker.start()
+    except PortInUse as exc:
+        print(f"nms-monitor run: {exc}: choose another --embedded-port, or leave it out for a "
+              "free port", file=sys.stderr)  # fmt: skip
+        return 2
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"nms-monitor run: {exc} (see {log_path})", file=sys.stderr)
+        return 2
     try:
         kafka = settings.kafka.model_copy(update={"bootstrap": broker.bootstrap})
         settings = settings.model_copy(update={"kafka": kafka})
@@ -235,7 +250,7 @@ def run_main(settings: Settings, embedded_port: int | None, demo: bool) -> int:
         )
         stop = _start_demo(kafka) if demo else None
         try:
-            return run_worker(settings)
+            return run_worker(settings, command="run", bound=bound)
         finally:
             if stop is not None:
                 stop.set()

@@ -2,18 +2,50 @@
 
 Memory storage only (a restart loses everything); for tests, the demo and ``run`` without a
 configured cluster. It listens on 127.0.0.1 on a free port unless one is given.
+
+It must not outlive the process that started it. A clean exit stops it; on Linux the kernel
+also kills it when that process dies any other way (``kill -9``, a crash), through
+``PR_SET_PDEATHSIG``, set in the child between fork and exec. Before, a SIGKILLed ``run`` left
+the broker running and holding its port. The signal follows the *thread* that started the
+broker, so start it from a thread that lives as long as the broker is needed (the main thread,
+as ``run`` does). Elsewhere than Linux only a clean exit stops it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+class PortInUse(OSError):
+    """The pinned port of the embedded broker is taken."""
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the kernel SIGKILL the child when its parent dies (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork: the child only calls
+    parent = os.getpid()
+
+    def preexec() -> None:
+        if prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            os._exit(111)  # never run a broker that could outlive us
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(112)
+
+    return preexec
 
 
 def free_port() -> int:
@@ -48,6 +80,8 @@ class EmbeddedBroker:
         return self._proc.pid if self._proc is not None else None
 
     def start(self, timeout: float = 20.0) -> EmbeddedBroker:
+        if _listening(self.port):
+            raise PortInUse(f"127.0.0.1:{self.port} is already in use")
         url = f"tcp://127.0.0.1:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._log = out
@@ -58,11 +92,14 @@ class EmbeddedBroker:
             stdin=subprocess.DEVNULL,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it cleanly
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 - the child only calls prctl
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"embedded broker exited with {self._proc.returncode}")
+                code = self._proc.returncode
+                self.stop()
+                raise RuntimeError(f"embedded broker exited with {code}")
             with (
                 contextlib.suppress(OSError),
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
@@ -100,3 +137,9 @@ class EmbeddedBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0

@@ -26,7 +26,30 @@ def envelope(msg: Inbound, reason: str, detail: str, rejected_at: float) -> byte
     """JSON envelope for ``nms.deadletter``; the original value is kept base64-encoded (and as
     text when it is UTF-8), up to 256 KiB, with its SHA-256 so a truncated value stays traceable.
     """
-    value = msg.value or b""
+    return _record(msg.value, msg.key, msg.topic, msg.partition, msg.offset, reason, detail,
+                   rejected_at)  # fmt: skip
+
+
+def state_envelope(
+    key: bytes, value: bytes, topic: str, partition: int, detail: str, rejected_at: float
+) -> bytes:
+    """The envelope of a stored patient state that cannot be read (reason ``state_unreadable``):
+    ``topic`` and ``partition`` are the changelog's; its offset is not known to the table, so
+    ``offset`` is null."""
+    return _record(value, key, topic, partition, None, "state_unreadable", detail, rejected_at)
+
+
+def _record(
+    value: bytes | None,
+    key: bytes | None,
+    topic: str,
+    partition: int,
+    offset: int | None,
+    reason: str,
+    detail: str,
+    rejected_at: float,
+) -> bytes:
+    value = value or b""
     kept = value[:MAX_KEPT_BYTES]
     text: str | None
     try:
@@ -36,10 +59,12 @@ def envelope(msg: Inbound, reason: str, detail: str, rejected_at: float) -> byte
     record = {
         "reason": reason,
         "detail": detail,
-        "topic": msg.topic,
-        "partition": msg.partition,
-        "offset": msg.offset,
-        "key": msg.key.decode("utf-8", "replace") if msg.key is not None else None,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "key": key.decode("utf-8", "replace") if key is not None else None,
+        # The exact key bytes, for keys that are not UTF-8.
+        "key_base64": base64.b64encode(key).decode("ascii") if key is not None else None,
         "value_base64": base64.b64encode(kept).decode("ascii"),
         "value_text": text,
         "value_bytes": len(value),

@@ -76,7 +76,8 @@ def read_topic(
     stop: threading.Event | None = None,
 ) -> Iterator[tuple[bytes | None, bytes]]:
     """(key, value) of every record from the beginning; without ``follow`` it stops once no new
-    record has arrived for ``idle_s`` seconds (end offsets are not trusted: broker-notes defect 3).
+    record has arrived for ``idle_s`` seconds (end offsets are not trusted: the embedded broker's
+    defect 3 in docs/operations.md).
     """
     consumer = KafkaConsumer(**client_options(kafka), enable_auto_commit=False, group_id=None)
     try:

@@ -6,7 +6,7 @@ identifiers. Units are base units (seconds).
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitor.contracts.alerts import Alert
 
@@ -54,6 +54,13 @@ class WorkerMetrics:
             "was being reassigned (dropped; replayed by the new owner).",
             ["outcome"], registry=registry,
         )  # fmt: skip
+        self.state_load_failures = Counter(
+            "nms_state_load_failures_total",
+            "Stored patient states that could not be read (corrupt bytes, unknown format "
+            "version), by where they were met (batch, tick): each was dead-lettered as "
+            "state_unreadable and that patient started afresh.",
+            ["during"], registry=registry,
+        )  # fmt: skip
         self.flush_seconds = Histogram(
             "nms_state_flush_seconds", "Time to write pending states and have the broker ack them.",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=registry,
@@ -62,8 +69,3 @@ class WorkerMetrics:
     def count_alerts(self, alerts: list[Alert]) -> None:
         for a in alerts:
             self.transitions.labels(a.transition, a.priority).inc()
-
-
-def serve(metrics: WorkerMetrics, host: str, port: int) -> None:
-    """Serve /metrics over HTTP in a background thread."""
-    start_http_server(port, addr=host, registry=metrics.registry)

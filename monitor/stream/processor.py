@@ -3,7 +3,10 @@
 The worker hands a batch of :class:`Inbound` messages and a way to load patient states; it gets
 back the alert transitions to publish, the dead letters, and the states to save (once per patient
 per batch, not once per message). Every failure mode of one message becomes a dead letter with a
-reason; none stops the batch.
+reason; none stops the batch. A stored state that cannot be read (corrupt bytes, an unknown
+format version) is dead-lettered too (``state_unreadable``, with the changelog's topic and
+partition), and that patient starts afresh: it must never stop a worker, and the fresh state
+written over it means a restart does not recover the same bytes again.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from monitor.engine import EventRejected, PatientState, dumps_state, loads_state
 from monitor.engine import tick as engine_tick
 from monitor.engine.core import is_evictable
 from monitor.knowledge.thresholds import ClinicalSettings
-from monitor.stream.deadletter import Inbound, envelope
-from monitor.stream.stored import pack, tp_key, unpack
+from monitor.stream.deadletter import Inbound, envelope, state_envelope
+from monitor.stream.statestore import partition_of
+from monitor.stream.stored import UnreadableState, load, pack, tp_key, unpack
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,8 @@ class DeadLetter:
 @dataclass(slots=True)
 class BatchResult:
     alerts: list[Alert] = field(default_factory=list)
-    dead: list[DeadLetter] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)  # input messages refused
+    unreadable: list[DeadLetter] = field(default_factory=list)  # stored states that failed to load
     # patient id -> serialised state, or None to delete (evicted)
     states: dict[str, bytes | None] = field(default_factory=dict)
     processed: int = 0
@@ -58,18 +63,7 @@ class _Working:
     # that every rollback replays only what came after the previous one.
     checkpoint: bytes | None = None
     applied: list[Event] = field(default_factory=list)
-
-    @classmethod
-    def load(cls, pid: str, saved: bytes | None, live: LiveStates) -> _Working:
-        if saved is None:
-            return cls(new_state(pid), None, {})
-        # Taken out while the batch mutates it; put back with its new bytes when the batch ends,
-        # so a batch that fails part-way can never leave a mutated state behind old bytes.
-        cached = live.pop(pid, None)
-        if cached is not None and (cached[0] is saved or cached[0] == saved):
-            return cls(cached[1], saved, dict(cached[2]))
-        offsets, state = unpack(saved)
-        return cls(loads_state(state), saved, offsets)
+    fresh: bool = False  # the stored value was unreadable: rolling back starts from nothing
 
 
 # Parsed states of recently active patients, keyed by patient id, each with the exact stored
@@ -87,12 +81,44 @@ class BatchProcessor:
         max_message_bytes: int,
         max_future_skew_s: float,
         live_states: int = 5000,
+        changelog_topic: str = "patient-state-changelog",
+        partitions: int = 1,
     ) -> None:
         self.cfg = cfg
         self.max_message_bytes = max_message_bytes
         self.max_future_skew_s = max_future_skew_s
         self.live_limit = live_states
         self.live: LiveStates = OrderedDict()
+        # Where stored states live, for the dead letter of one that cannot be read.
+        self.changelog_topic = changelog_topic
+        self.partitions = partitions
+
+    def unreadable(self, key: bytes, value: bytes, why: str, wall_now: float) -> DeadLetter:
+        """The dead letter of a stored value that cannot be used; logged without the key (the
+        patient id), which the dead letter carries."""
+        partition = partition_of(key, self.partitions)
+        log.warning(
+            "unreadable patient state in %s[%d] dead-lettered; that patient starts afresh",
+            self.changelog_topic, partition,
+        )  # fmt: skip
+        value = state_envelope(key, value, self.changelog_topic, partition, why, wall_now)
+        return DeadLetter(key, value, "state_unreadable")
+
+    def _open(self, pid: str, saved: bytes | None, out: BatchResult, wall_now: float) -> _Working:
+        if saved is None:
+            return _Working(new_state(pid), None, {})
+        # Taken out while the batch mutates it; put back with its new bytes when the batch ends,
+        # so a batch that fails part-way can never leave a mutated state behind old bytes.
+        cached = self.live.pop(pid, None)
+        if cached is not None and (cached[0] is saved or cached[0] == saved):
+            return _Working(cached[1], saved, dict(cached[2]))
+        try:
+            offsets, state = load(pid, saved)
+        except UnreadableState as exc:
+            out.unreadable.append(self.unreadable(pid.encode(), saved, str(exc), wall_now))
+            # The fresh state differs from ``saved``, so it is written over the bad bytes.
+            return _Working(new_state(pid), saved, {}, fresh=True)
+        return _Working(state, saved, offsets)
 
     def _reject(self, out: BatchResult, msg: Inbound, rej: Rejection, wall_now: float) -> None:
         out.rejected[rej.reason] += 1
@@ -137,7 +163,7 @@ class BatchProcessor:
             pid = event.patient_id
             w = working.get(pid)
             if w is None:
-                w = working[pid] = _Working.load(pid, load(pid), self.live)
+                w = working[pid] = self._open(pid, load(pid), out, wall_now)
             tp = tp_key(msg.topic, msg.partition)
             if msg.offset <= w.offsets.get(tp, -1):
                 out.redelivered += 1  # already in the state restored from the changelog
@@ -189,7 +215,7 @@ class BatchProcessor:
         the ones already collected). The result becomes the next checkpoint."""
         if w.checkpoint is not None:
             state = loads_state(w.checkpoint)
-        elif w.saved:
+        elif w.saved and not w.fresh:
             state = loads_state(unpack(w.saved)[1])
         else:
             state = new_state(w.state.patient_id)
@@ -199,19 +225,24 @@ class BatchProcessor:
         w.applied.clear()
         return state
 
-    def tick(self, pid: str, saved: bytes, now: float) -> TickResult:
+    def tick(self, pid: str, saved: bytes, now: float, wall_now: float | None = None) -> TickResult:
         """Time passes for one patient: transitions, the new value if changed, eviction.
 
         Without an open alert and with every event evaluated, the passing of time can only
         remove evidence, never raise an alert: such a patient needs only the eviction check,
-        which the live-state cache answers without parsing the state.
+        which the live-state cache answers without parsing the state. A stored value that
+        cannot be read is dead-lettered and deleted: the patient's next event starts afresh.
         """
         cached = self.live.get(pid)
         if cached is not None and (cached[0] is saved or cached[0] == saved):
             offsets, state = dict(cached[2]), cached[1]
         else:
-            offsets, state_bytes = unpack(saved)
-            state = loads_state(state_bytes)
+            try:
+                offsets, state = load(pid, saved)
+            except UnreadableState as exc:
+                wall = now if wall_now is None else wall_now
+                letter = self.unreadable(pid.encode(), saved, str(exc), wall)
+                return TickResult([], None, True, True, letter)
         if state.alert is None and not state.dirty:
             return TickResult([], None, is_evictable(state, now, self.cfg), False)
         self.live.pop(pid, None)  # mutated below: back in the cache only with its new bytes
@@ -238,6 +269,7 @@ class TickResult:
     # such a value without writing it to the changelog. Lost in a crash, it is as if that
     # tick came later: the next owner's tick evaluates again and finds the same.
     durable: bool
+    unreadable: DeadLetter | None = None  # the stored value could not be read (then evict)
 
 
 def _only_clock_moved(

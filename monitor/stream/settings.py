@@ -45,7 +45,8 @@ class KafkaSettings(BaseSettings):
         50,
         ge=1,
         description="Consumer fetch wait. Faust hard-codes 1,500 ms; the embedded broker answers a "
-        "waiting fetch only at its deadline, so latency follows this (broker-notes defect 1).",
+        "waiting fetch only at its deadline, so latency follows this (its defect 1 in "
+        "docs/operations.md).",
     )
     session_timeout_s: float = Field(
         8.0,
@@ -67,6 +68,15 @@ class KafkaSettings(BaseSettings):
         "fetching while it commits (20,000-event run on the embedded broker: p99 latency 340 ms "
         "at 1 s, 200 ms at 5 s); a longer interval only means more redelivery after a crash, "
         "which stored offsets skip exactly.",
+    )
+    recovery_consistency_check: bool = Field(
+        True,
+        description="Refuse to recover a rocksdb:// table partition whose local store is ahead "
+        "of the changelog's end (Faust's check: the changelog lost data). Turn it off only on "
+        "the embedded broker with several rocksdb:// workers: it under-reports a partition's "
+        "end when the last batch has several records (its defect 3 in docs/operations.md), "
+        "which a worker killed in the middle of a state flush leaves behind, so a standby that "
+        "applied the whole batch looks ahead of the changelog and recovery stops the worker.",
     )
     producer_max_batch_bytes: int = Field(
         262144,
@@ -106,7 +116,15 @@ class WorkerSettings(BaseSettings):
     data_dir: str = Field("/tmp/nms-monitor", description="Faust data directory (rocksdb files).")
     web_port: int = Field(6066, ge=0, le=65535, description="Faust web port (only if enabled).")
     web_enabled: bool = Field(False, description="Faust's web server; off: it can expose tables.")
-    metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus /metrics; 0 = off.")
+    metrics_port: int = Field(
+        9108, ge=0, le=65535, description="Prometheus /metrics and /healthz/*; 0 = off."
+    )
+    stall_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="/healthz/live fails when the event loop has not turned, or a batch, flush "
+        "or tick has run, for longer than this (a flush waits for the broker's acks).",
+    )
     metrics_host: str = Field(
         "127.0.0.1", description="Bind address for /metrics (0.0.0.0 in containers)."
     )

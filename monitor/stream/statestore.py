@@ -1,10 +1,11 @@
 """Patient states on their way to the Faust table: the newest per patient, written in bulk.
 
 Every table write is one changelog record: one send through Faust's producer and, on the embedded
-broker, one produce request (one record per batch, broker-notes defect 3). Written once per
-patient per batch, that was about 0.25 records per input event and a quarter of the worker's
-CPU. Here a patient's newest state waits in memory and reaches the table and its changelog when
-the worker flushes: just before Faust commits input offsets, and at least every commit interval.
+broker, one produce request (one record per batch: the embedded broker's defect 3 in
+docs/operations.md). Written once per patient per batch, that was about 0.25 records per input
+event and a quarter of the worker's CPU. Here a patient's newest state waits in memory and
+reaches the table and its changelog when the worker flushes: just before Faust commits input
+offsets, and at least every commit interval.
 
 At-least-once still holds. Faust commits only offsets of acknowledged messages; a message is
 acknowledged after its batch has put the patient's state here; the commit first writes everything
@@ -15,7 +16,7 @@ is never written (the new owner replays from the last commit), and that flush ve
 
 Each flush ends with an end marker in every changelog partition it wrote: one record, sent after
 the broker acknowledged the states, so it is a batch of its own. The embedded broker reports a
-partition's end as (first offset of the last batch + 1) (broker-notes defect 3), so table recovery
+partition's end as (first offset of the last batch + 1) (defect 3), so table recovery
 stops before the end of a multi-record last batch; with the marker last, the reported end is
 right and the states can travel in large producer batches. Marker keys are not UTF-8 (they start
 with 0xFF), so they can never be a patient's key, and :meth:`StateStore.keys` leaves them out.

@@ -1,7 +1,8 @@
 """Faust's aiokafka transport: a set fetch wait, a hook before commits, two position guards.
 
 - faust-streaming 0.15.3 hard-codes ``fetch_max_wait_ms=1500`` for the worker consumer. With the
-  embedded broker a waiting fetch is only answered at that deadline (broker-notes defect 1), so
+  embedded broker a waiting fetch is only answered at that deadline (its defect 1 in
+  docs/operations.md), so
   end-to-end latency would sit near 1.5 s. This transport sets the wait from the app's settings
   before the consumer starts (aiokafka reads ``_fetch_max_wait_ms`` when it builds its fetcher).
 - Before committing offsets it awaits ``app.nms_before_commit()`` (the worker's state flush) and
@@ -39,6 +40,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.exceptions import ProducerSendError
 from faust.transport import drivers
 from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from monitor.stream.upstream import require, set_private
 
 SCHEME = "nmskafka"
 
@@ -87,7 +90,8 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         wait = getattr(self.app, "nms_fetch_max_wait_ms", None)
         if wait is not None:
-            consumer._fetch_max_wait_ms = int(wait)
+            # aiokafka 0.14.0 reads it when the consumer starts and builds its fetcher.
+            set_private(consumer, "_fetch_max_wait_ms", int(wait))
         return consumer
 
     async def seek_to_committed(self) -> Any:
@@ -98,7 +102,10 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class Consumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._commit_every = None  # interval commits only (see the module docstring)
+        set_private(self, "_commit_every", None)  # interval commits only (see the docstring)
+        # _commit_tps below reproduces faust's with these private steps: fail now, not at the
+        # first commit, if they are gone.
+        require(self, "_filter_committable_offsets", "_handle_attached", "_commit_offsets")
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)

@@ -14,17 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from monitor.stream.broker import EmbeddedBroker
 from monitor.stream.kafka_io import ensure_topics
 from monitor.stream.settings import KafkaSettings
 from tests.integration.harness import (
+    STORES,
     WARD,
     TopicReader,
     WorkerProcess,
     produce,
     replay_alerts,
     replay_order,
+    store_env,
     wait_for,
 )
 
@@ -87,22 +90,27 @@ def two_workers(
 def sigkill_mid_stream(
     broker: EmbeddedBroker, path: Path, a: WorkerProcess, b: WorkerProcess, alerts: TopicReader
 ) -> list[dict[str, Any]]:
-    """Stream the cohort, SIGKILL worker a three quarters in; check b's alerts against replay.
+    """Stream the cohort, SIGKILL worker a half way; check b's alerts against replay.
 
-    Returns the expected transitions.
+    Every patient's last transition (hour 47 of 72) falls in the second half of the stream, so
+    the expected alerts are complete only once b has taken over a's partitions. (With the kill
+    three quarters in, a could publish them all before dying, and the checks ran before any
+    takeover.) Returns the expected transitions.
     """
     expected = replay_alerts(path)
     assert len({a["patient_id"] for a in expected}) == PATIENTS
     lines = replay_order(path.read_bytes().splitlines())
     records = [("nms.events", orjson.loads(ln)["patient_id"].encode(), ln) for ln in lines]
+    half = len(records) // 2
+    second_half = {orjson.loads(v)["time"] for _, _, v in records[half:]}
+    for pid in {a["patient_id"] for a in expected}:
+        assert max(a["time"] for a in expected if a["patient_id"] == pid) in second_half
     # The first alerts fall at hour 30 of 72: the first half of the stream contains them.
-    half, three_q = len(records) // 2, 3 * len(records) // 4
     produce(broker.bootstrap, records[:half])
     wait_for(lambda: len(alerts.poll()) > 0, 60, "first alerts")
-    produce(broker.bootstrap, records[half:three_q])
     a.kill()  # SIGKILL mid-stream: no goodbye, no commit
     killed_at = time.monotonic()
-    produce(broker.bootstrap, records[three_q:])
+    produce(broker.bootstrap, records[half:])
     wanted = set(by_id(expected))
     wait_for(
         lambda: wanted <= {v["transition_id"] for v in alerts.fresh_values()},
@@ -145,14 +153,19 @@ def test_takeover_of_uncommitted_partitions_through_the_recovery_gap(
         assert not holds(a)
 
 
-def test_two_workers_sigkill_takeover_and_restart(broker: EmbeddedBroker, tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", STORES)
+def test_two_workers_sigkill_takeover_and_restart(
+    broker: EmbeddedBroker, tmp_path: Path, store: str
+) -> None:
     path = cohort(tmp_path)
-    with two_workers(broker, tmp_path, {}, {}) as (a, b, alerts):
+    env = store_env(store)
+    with two_workers(broker, tmp_path, env, env) as (a, b, alerts):
         expected = sigkill_mid_stream(broker, path, a, b, alerts)
-        # Restart: stop the survivor cleanly, start a new worker on the same group.
+        # Restart: stop the survivor cleanly, start a new worker on the same group, on the
+        # killed worker's data directory (with rocksdb://, its local store as the kill left it).
         b.stop()
         count_before = len(alerts.poll())
-        c = WorkerProcess(broker.bootstrap, tmp_path, "c").start()
+        c = WorkerProcess(broker.bootstrap, tmp_path, "c", data="a", **env).start()
         try:
             wait_for(lambda: ready(c), 60, "restarted worker ready")
             acknowledge_after_restart(broker, alerts, expected, count_before)

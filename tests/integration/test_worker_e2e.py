@@ -8,18 +8,21 @@ import subprocess
 from pathlib import Path
 
 import orjson
+import pytest
 
 from monitor.stream.broker import EmbeddedBroker
 from monitor.stream.kafka_io import ensure_topics
 from monitor.stream.settings import KafkaSettings
 from tests.builders import at
 from tests.integration.harness import (
+    STORES,
     WARD,
     TopicReader,
     WorkerProcess,
     produce,
     replay_alerts,
     replay_order,
+    store_env,
     wait_for,
 )
 
@@ -48,13 +51,14 @@ def _ward_records(topic: str = "nms.events") -> list[tuple[str, bytes | None, by
     return [(topic, orjson.loads(ln)["patient_id"].encode(), ln) for ln in lines]
 
 
+@pytest.mark.parametrize("store", STORES)
 def test_worker_alerts_equal_replay_and_bad_input_is_dead_lettered(
-    broker: EmbeddedBroker, tmp_path: Path
+    broker: EmbeddedBroker, tmp_path: Path, store: str
 ) -> None:
     expected = replay_alerts(WARD)
     assert len(expected) >= 4
     ensure_topics(KafkaSettings(bootstrap=broker.bootstrap))
-    worker = WorkerProcess(broker.bootstrap, tmp_path, "w1").start()
+    worker = WorkerProcess(broker.bootstrap, tmp_path, "w1", **store_env(store)).start()
     alerts = TopicReader(broker.bootstrap, "nms.alerts")
     dead = TopicReader(broker.bootstrap, "nms.deadletter")
     try:

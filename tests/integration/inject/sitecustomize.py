@@ -6,6 +6,9 @@ thread's waiting fetch, as arriving records do) and hold that moment for the giv
 Faust's set of active partitions is empty then (about 6 ms unheld). Unguarded, the woken fetch
 drained every record fetched for the partitions just taken over, and Faust dropped them
 (monitor.stream.transport). Unforced, a takeover meets that moment about one time in fifty.
+
+``NMS_TEST_HANG_ON``: a batch containing a message whose value contains these bytes never
+finishes (as a batch waiting forever on the broker would), while the event loop goes on.
 """
 
 from __future__ import annotations
@@ -46,3 +49,22 @@ if _HOLD:
         await _completed(self, generation_id)
 
     Recovery.on_recovery_completed = _held  # type: ignore[method-assign]
+
+
+_HANG_ON = os.environ.get("NMS_TEST_HANG_ON")
+
+if _HANG_ON:
+    import asyncio as _asyncio
+    from typing import Any as _Any
+
+    from monitor.stream.batches import BatchHandler
+
+    _handle = BatchHandler._handle
+
+    async def _hanging(self: _Any, batch: _Any) -> None:
+        if any(_HANG_ON.encode() in (r.message.value or b"") for r in batch):
+            print("fault injection: this batch hangs", flush=True)
+            await _asyncio.Event().wait()
+        await _handle(self, batch)
+
+    BatchHandler._handle = _hanging  # type: ignore[method-assign]
