@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.engine import dumps_state, new_state
+from monitor.engine.serde import VERSION
 from monitor.knowledge.thresholds import ClinicalSettings
 from monitor.stream import processor as processor_module
 from monitor.stream.batches import BatchHandler, Received
@@ -41,8 +42,9 @@ UNREADABLE = {
     "no_newline": b'{"nms.events/0": 3}',
     "offsets_not_ints": b'{"nms.events/0": "three"}\n' + dumps_state(new_state("p1")),
     "state_not_json": b"{}\n{not json",
-    "unknown_version": b"{}\n" + dumps_state(new_state("p1")).replace(b'"v":2', b'"v":99'),
-    "known_version_broken": b'{}\n{"v": 2, "p": "p1"}',
+    "unknown_version": b"{}\n"
+    + dumps_state(new_state("p1")).replace(f'"v":{VERSION}'.encode(), b'"v":99'),
+    "known_version_broken": b'{}\n{"v": %d, "p": "p1"}' % VERSION,
     "another_patient": pack({}, dumps_state(new_state("p2"))),
 }  # fmt: skip
 
