@@ -56,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap_arg(rn)
     rn.add_argument("--embedded-port", type=int, metavar="PORT", help="pin the embedded port")
     rn.add_argument("--demo", action="store_true", help="also feed the bundled example patients")
+    rn.add_argument(
+        "--loglevel",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="the framework's logging (default: warning; the console shows one line per alert)",
+    )
+    rn.add_argument(
+        "--no-dashboard", action="store_true", help="do not start the dashboard beside the worker"
+    )
 
     sd = sub.add_parser(
         "send",
@@ -215,7 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "worker":
             return sc.run_worker(settings, args.loglevel)
         if args.command == "run":
-            return sc.run_main(settings, args.embedded_port, args.demo)
+            return sc.run_main(
+                settings, args.embedded_port, args.demo, args.loglevel, not args.no_dashboard
+            )
         if args.command == "send":
             from monitor.cli.send import send_files
 

@@ -98,14 +98,18 @@ def run_worker(
         print(f"nms-monitor {command}: {exc}", file=sys.stderr)
         return 2
     try:
-        return _serve_worker(settings, loglevel, health, server)
+        return _serve_worker(settings, loglevel, health, server, announce=command == "worker")
     finally:
         if bound is None and server is not None:  # else its owner closes it
             server.close()
 
 
 def _serve_worker(
-    settings: Settings, loglevel: str, health: Health, server: WorkerServer | None
+    settings: Settings,
+    loglevel: str,
+    health: Health,
+    server: WorkerServer | None,
+    announce: bool = True,
 ) -> int:
     from faust import Worker  # noqa: PLC0415 - Faust is slow to import; only workers need it
 
@@ -114,15 +118,16 @@ def _serve_worker(
     from monitor.stream.metrics import WorkerMetrics  # noqa: PLC0415
 
     created = ensure_topics(settings.kafka)
-    if created:
+    if created and announce:
         print(f"created topics: {', '.join(created)}", file=sys.stderr)
     metrics = None
     if server is not None:
         metrics = WorkerMetrics(server.registry)
         server.start()
-        where = f"http://{settings.worker.metrics_host}:{server.port}"
-        print(f"metrics on {where}/metrics, health on {where}/healthz/live and /healthz/ready",
-              file=sys.stderr)  # fmt: skip
+        if announce:
+            where = f"http://{settings.worker.metrics_host}:{server.port}"
+            print(f"metrics on {where}/metrics, health on {where}/healthz/live and "
+                  "/healthz/ready", file=sys.stderr)  # fmt: skip
     nms = create_app(settings.kafka, settings.worker, settings.clinical, metrics, health=health)
     # Parsed patient states are many small long-lived objects with few cycles. With the default
     # thresholds a full collection ran every 2-3 s under load and stopped the event loop for
@@ -130,6 +135,9 @@ def _serve_worker(
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     worker = Worker(nms.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    # Faust's start-up spinner writes terminal escapes even when stdout is not a terminal, and
+    # makes the root logger format every debug record so that it can spin; the console is ours.
+    worker.spinner = None
     if loglevel != "debug":
         # Faust and aiokafka format a debug record per message sent (with keys and values,
         # i.e. patient identifiers) even when only warnings are shown; pin their level.
@@ -164,37 +172,115 @@ DEMO_SPEEDUP = 7200.0  # the 72 h example in about 36 s
 
 
 def _demo_feed(kafka: KafkaSettings, stop: threading.Event) -> None:
-    """Feed the bundled example patients, paced by event time, and print their alerts."""
+    """Feed the bundled example patients, paced by event time."""
     from monitor.cli.send import send_files  # noqa: PLC0415
+
+    with as_file(demo_file()) as path:  # a real file while it is read
+        send_files(Settings(kafka=kafka), [str(path)], DEMO_SPEEDUP, False, stop)
+
+
+def transition_line(value: bytes) -> str:
+    """One line per alert transition for the console of ``run``: priority in words, what
+    happened, where, the score and the criteria met. No patient identifier: the location says
+    where, and the dashboard shows the rest."""
+    a = orjson.loads(value)
+    met = ", ".join(c["name"] for c in a["criteria"] if c["met"])
+    where = a.get("location") or "location not given"
+    return (
+        f"{a['time'][:16].replace('T', ' ')}  {a['priority'].upper():<6} {a['transition']:<12} "
+        f"{where}  score {a['score']}/{a['cutoff']}  [{met}]  {a['alert_id']}"
+    )
+
+
+def _print_transitions(kafka: KafkaSettings, stop: threading.Event, from_start: bool) -> None:
     from monitor.stream.kafka_io import read_topic  # noqa: PLC0415
 
-    settings = Settings(kafka=kafka)
-
-    def feed() -> None:
-        with as_file(demo_file()) as path:  # a real file while it is read
-            send_files(settings, [str(path)], DEMO_SPEEDUP, False, stop)
-
-    threading.Thread(target=feed, daemon=True).start()
-    for _, value in read_topic(kafka, Topics(kafka.topic_prefix).alerts, follow=True, stop=stop):
-        a = orjson.loads(value)
-        print(
-            f"ALERT [{a['priority'].upper()}] {a['transition']} {a['alert_id']} score {a['score']}"
-            f" at {a['time']} ({', '.join(c['name'] for c in a['criteria'] if c['met'])})",
-            flush=True,
-        )
+    topic = Topics(kafka.topic_prefix).alerts
+    for _, value in read_topic(kafka, topic, follow=True, stop=stop, from_start=from_start):
+        print(transition_line(value), flush=True)
 
 
-def _start_demo(kafka: KafkaSettings) -> threading.Event:
+def _start_side_jobs(kafka: KafkaSettings, demo: bool, fresh_broker: bool) -> threading.Event:
+    """The console's transition lines, and the demo feed when asked."""
     from monitor.stream.kafka_io import ensure_topics  # noqa: PLC0415
 
     ensure_topics(kafka)  # before the feed, or a broker may auto-create them differently
     stop = threading.Event()
-    threading.Thread(target=_demo_feed, args=(kafka, stop), daemon=True).start()
+    # On a fresh embedded broker every transition is new; on a cluster only the ones from now.
+    threading.Thread(
+        target=_print_transitions, args=(kafka, stop, fresh_broker), daemon=True
+    ).start()
+    if demo:
+        threading.Thread(target=_demo_feed, args=(kafka, stop), daemon=True).start()
     return stop
 
 
-def run_main(settings: Settings, embedded_port: int | None, demo: bool) -> int:
-    """The main job: the worker, on the configured brokers or on an embedded broker."""
+def _banner(settings: Settings, bound: tuple[Health, WorkerServer | None],
+            dashboard: str | None, embedded: bool) -> None:  # fmt: skip
+    kafka = settings.kafka
+    where = "embedded, memory only: stopping it loses all data" if embedded else "configured"
+    lines = [
+        "nms-monitor run",
+        f"  broker:     {kafka.bootstrap} ({where})",
+        f"  dashboard:  {dashboard or 'off'}",
+    ]
+    server = bound[1]
+    if server is not None:
+        base = f"http://{settings.worker.metrics_host}:{server.port}"
+        lines.append(f"  metrics:    {base}/metrics (health: {base}/healthz/ready)")
+    lines += [
+        f"  send:       nms-monitor send --bootstrap {kafka.bootstrap} FILE.ndjson",
+        f"  alerts:     one line per transition below; all of them: nms-monitor alerts "
+        f"--bootstrap {kafka.bootstrap} --follow",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _serve_run(
+    settings: Settings,
+    bound: tuple[Health, WorkerServer | None],
+    demo: bool,
+    embedded: bool,
+    loglevel: str,
+    with_dashboard: bool,
+) -> int:
+    """The worker, with the dashboard beside it and a line per transition on the console."""
+    # kafka-python's clients (the console reader, the demo feed, the dashboard) warn when a poll
+    # step takes over 100 ms, which a busy laptop causes and nobody can act on.
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
+    handle = None
+    if with_dashboard:
+        from monitor.web.server import DashboardError, start_in_background  # noqa: PLC0415
+
+        try:
+            handle = start_in_background(settings, clock="stream" if demo else None)
+        except DashboardError as exc:
+            print(f"nms-monitor run: dashboard: {exc} (NMS_WEB_HOST, NMS_WEB_PORT; or "
+                  "--no-dashboard)", file=sys.stderr)  # fmt: skip
+            return 2
+    try:
+        _banner(settings, bound, handle.url if handle else None, embedded)
+        stop = _start_side_jobs(settings.kafka, demo, fresh_broker=embedded)
+        try:
+            return run_worker(settings, loglevel=loglevel, command="run", bound=bound)
+        finally:
+            stop.set()
+            if embedded:
+                time.sleep(0.5)  # let the side jobs' clients close before the broker goes
+    finally:
+        if handle is not None:
+            handle.stop()
+
+
+def run_main(
+    settings: Settings,
+    embedded_port: int | None,
+    demo: bool,
+    loglevel: str = "warning",
+    with_dashboard: bool = True,
+) -> int:
+    """The main job: the worker and the dashboard, on the configured brokers or on an embedded
+    broker; a short banner, then one line per alert transition."""
     try:
         bound = bind_server(settings)  # first: a taken port must stop us before anything starts
     except SetupError as exc:
@@ -202,13 +288,8 @@ def run_main(settings: Settings, embedded_port: int | None, demo: bool) -> int:
         return 2
     try:
         if settings.kafka.bootstrap_list():
-            stop = _start_demo(settings.kafka) if demo else None
-            try:
-                return run_worker(settings, command="run", bound=bound)
-            finally:
-                if stop is not None:
-                    stop.set()
-        return _run_embedded(settings, embedded_port, demo, bound)
+            return _serve_run(settings, bound, demo, False, loglevel, with_dashboard)
+        return _run_embedded(settings, embedded_port, demo, bound, loglevel, with_dashboard)
     finally:
         if bound[1] is not None:
             bound[1].close()
@@ -219,6 +300,8 @@ def _run_embedded(
     embedded_port: int | None,
     demo: bool,
     bound: tuple[Health, WorkerServer | None],
+    loglevel: str,
+    with_dashboard: bool,
 ) -> int:
     from monitor.stream.broker import EmbeddedBroker, PortInUse  # noqa: PLC0415
 
@@ -238,23 +321,7 @@ def _run_embedded(
     try:
         kafka = settings.kafka.model_copy(update={"bootstrap": broker.bootstrap})
         settings = settings.model_copy(update={"kafka": kafka})
-        topics = Topics(kafka.topic_prefix)
-        print(
-            f"embedded broker on {broker.bootstrap} (memory only: stopping it loses all data)\n"
-            f"  send events:  nms-monitor send --bootstrap {broker.bootstrap} FILE.ndjson\n"
-            "                (or any Kafka client: key = patient_id, topics "
-            f"{', '.join(topics.inputs)})\n"
-            f"  read alerts:  nms-monitor alerts --bootstrap {broker.bootstrap} --follow\n"
-            f"  dead letters: {topics.deadletter}",
-            flush=True,
-        )
-        stop = _start_demo(kafka) if demo else None
-        try:
-            return run_worker(settings, command="run", bound=bound)
-        finally:
-            if stop is not None:
-                stop.set()
-                time.sleep(0.5)  # let the demo's clients close before the broker goes
+        return _serve_run(settings, bound, demo, True, loglevel, with_dashboard)
     finally:
         broker.stop()
         logging.getLogger(__name__).info("embedded broker stopped")

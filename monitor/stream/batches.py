@@ -35,6 +35,22 @@ class Received:
     generation: int  # the consumer generation it was fetched in
 
 
+class NamesSeen:
+    """Logs each unrecognised medication name once at INFO (a drug name is not a patient
+    identifier), so an integration engineer sees what the catalogue is missing; remembers at
+    most ``limit`` names, so a feed of garbage cannot grow memory without bound."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.seen: set[str] = set()
+        self.limit = limit
+
+    def note(self, name: str) -> None:
+        if name in self.seen or len(self.seen) >= self.limit:
+            return
+        self.seen.add(name)
+        log.info("medication name not in the drug catalogue (counted, not exposure): %r", name)
+
+
 class BatchHandler:
     def __init__(
         self,
@@ -59,6 +75,7 @@ class BatchHandler:
         self.clocks = clocks
         self.generation = generation  # the consumer's current generation
         self.health = health or Health(float("inf"))
+        self.unrecognised = NamesSeen()
 
     def _count_gaps(self, batch: list[Received]) -> None:
         current = self.generation()
@@ -103,6 +120,9 @@ class BatchHandler:
             m.rejected.labels(reason).inc(n)
         m.count_alerts(result.alerts)
         m.state_load_failures.labels("batch").inc(len(result.unreadable))
+        m.medications_unrecognised.inc(sum(result.unrecognised.values()))
+        for name in result.unrecognised:
+            self.unrecognised.note(name)
         self.stream_clock.saw(result.max_event_time, wall)
         for reason, n in result.rejected.items():
             log.info("dead-lettered %d message(s): %s", n, reason)

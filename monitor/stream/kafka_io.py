@@ -74,17 +74,21 @@ def read_topic(
     follow: bool,
     idle_s: float = 2.0,
     stop: threading.Event | None = None,
+    from_start: bool = True,
 ) -> Iterator[tuple[bytes | None, bytes]]:
-    """(key, value) of every record from the beginning; without ``follow`` it stops once no new
-    record has arrived for ``idle_s`` seconds (end offsets are not trusted: the embedded broker's
-    defect 3 in docs/operations.md).
+    """(key, value) of every record from the beginning (or, ``from_start=False``, from the end
+    as it is now); without ``follow`` it stops once no new record has arrived for ``idle_s``
+    seconds (end offsets are not trusted: the embedded broker's defect 3 in docs/operations.md).
     """
     consumer = KafkaConsumer(**client_options(kafka), enable_auto_commit=False, group_id=None)
     try:
         parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
+        if from_start:
+            consumer.seek_to_beginning(*tps)
+        else:
+            consumer.seek_to_end(*tps)
         last = time.monotonic()
         while stop is None or not stop.is_set():
             batch = consumer.poll(timeout_ms=200)

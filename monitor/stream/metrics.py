@@ -61,6 +61,12 @@ class WorkerMetrics:
             "state_unreadable and that patient started afresh.",
             ["during"], registry=registry,
         )  # fmt: skip
+        self.medications_unrecognised = Counter(
+            "nms_medications_unrecognised_total",
+            "Medication records whose drug name and codes the catalogue does not know (accepted, "
+            "not counted as exposure): the names are logged once each at INFO.",
+            registry=registry,
+        )
         self.flush_seconds = Histogram(
             "nms_state_flush_seconds", "Time to write pending states and have the broker ack them.",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=registry,

@@ -52,6 +52,8 @@ class BatchResult:
     redelivered: int = 0  # skipped by offset: Kafka redelivery after a crash or rebalance
     max_event_time: float = 0.0
     rejected: Counter[str] = field(default_factory=Counter)
+    # Medication names (or codes) the drug catalogue does not know, with how often they came.
+    unrecognised: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(slots=True)
@@ -193,6 +195,8 @@ class BatchProcessor:
             out.max_event_time = max(out.max_event_time, t)
             if result.duplicate:
                 out.duplicates += 1
+            if result.unrecognised is not None:
+                out.unrecognised[" ".join(result.unrecognised.split())] += 1
             out.alerts.extend(result.transitions)
         for pid, w in working.items():
             data = pack(w.offsets, dumps_state(w.state))

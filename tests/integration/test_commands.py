@@ -44,16 +44,19 @@ def test_run_starts_embedded_broker_and_stops_cleanly_on_ctrl_c(tmp_path: Path) 
     env = {
         "NMS_WORKER_DATA_DIR": str(tmp_path),
         "NMS_WORKER_METRICS_PORT": "0",
+        "NMS_WEB_PORT": "0",
         "PATH": "/usr/bin:/bin",
     }
     log = open(tmp_path / "run.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([*CLI, "run", "--embedded-port", str(port)], stdout=log,
-                            stderr=subprocess.STDOUT, env=env, cwd=ROOT)  # fmt: skip
+    # --loglevel info: the worker's "Ready" line (run shows only warnings by default).
+    proc = subprocess.Popen([*CLI, "run", "--embedded-port", str(port), "--loglevel", "info"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)  # fmt: skip
     try:
         wait_for(lambda: listening(port), 30, "the embedded broker on the pinned port")
         wait_for(lambda: b"[^Worker]: Ready" in (tmp_path / "run.log").read_bytes(), 60, "worker")
         text = (tmp_path / "run.log").read_text()
-        assert f"127.0.0.1:{port}" in text and "nms-monitor send --bootstrap" in text
+        assert f"  broker:     127.0.0.1:{port} (embedded" in text
+        assert "  dashboard:  http://127.0.0.1:" in text and "nms-monitor send --bootstrap" in text
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         proc.wait(60)
         assert not listening(port), "the embedded broker outlived the command"

@@ -46,6 +46,9 @@ def test_run_demo_from_a_wheel_in_a_fresh_venv(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path)
     with zipfile.ZipFile(wheel) as z:
         assert z.read("monitor/data/ward.ndjson") == EXAMPLE
+        names = set(z.namelist())  # the data every command reads at start
+        assert {"monitor/knowledge/data/drugs.toml", "monitor/interop/data/codes.toml"} <= names
+        assert any(n.startswith("monitor/web/templates/") for n in names)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
                    timeout=120)  # fmt: skip
@@ -69,10 +72,11 @@ def test_run_demo_from_a_wheel_in_a_fresh_venv(tmp_path: Path) -> None:
         run = subprocess.Popen(
             [str(venv / "bin" / "nms-monitor"), "run", "--demo"], stdout=log,
             stderr=subprocess.STDOUT, cwd=elsewhere,
-            env={**env, "NMS_WORKER_DATA_DIR": str(elsewhere), "NMS_WORKER_METRICS_PORT": "0"},
+            env={**env, "NMS_WORKER_DATA_DIR": str(elsewhere), "NMS_WORKER_METRICS_PORT": "0",
+                 "NMS_WEB_PORT": "0"},
         )  # fmt: skip
         try:
-            wait_for(lambda: b"ALERT [" in out.read_bytes(), 120, "the demo's first alert")
+            wait_for(lambda: b" opened " in out.read_bytes(), 120, "the demo's first alert")
             run.send_signal(signal.SIGINT)
             run.wait(60)
         finally:
@@ -80,5 +84,11 @@ def test_run_demo_from_a_wheel_in_a_fresh_venv(tmp_path: Path) -> None:
                 run.kill()
                 run.wait(10)
     text = out.read_text(errors="replace")
-    assert re.search(r"^ALERT \[(LOW|MEDIUM|HIGH)\] opened nms-", text, re.M), text[-2000:]
+    # The banner, then one line per transition: time, priority, transition, location, score.
+    assert "  dashboard:  http://127.0.0.1:" in text, text[-2000:]
+    assert re.search(
+        r"^2026-03-0\d \d\d:\d\d  (LOW|MEDIUM|HIGH) +opened +ICU-2 bed 14  score \d+/74 .* nms-",
+        text,
+        re.M,
+    ), text[-2000:]
     assert "cannot read" not in text and "Traceback" not in text

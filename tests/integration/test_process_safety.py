@@ -56,7 +56,7 @@ def taken_port() -> Iterator[int]:
 
 def env(tmp: Path, **extra: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("NMS_")}
-    return {**base, "NMS_WORKER_DATA_DIR": str(tmp), **extra}
+    return {**base, "NMS_WORKER_DATA_DIR": str(tmp), "NMS_WEB_PORT": "0", **extra}
 
 
 def test_the_embedded_broker_dies_with_a_sigkilled_run(tmp_path: Path) -> None:

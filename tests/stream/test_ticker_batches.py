@@ -4,11 +4,15 @@ pauses, nothing saved across a rebalance, acks awaited before a batch counts as 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
+
+import pytest
 
 from monitor.contracts.alerts import Alert
 from monitor.stream.batches import BatchHandler, Received
 from monitor.stream.clock import StreamClock
+from monitor.stream.deadletter import Inbound
 from monitor.stream.gaps import OffsetGaps
 from monitor.stream.processor import TickResult
 from monitor.stream.publish import Publisher
@@ -16,7 +20,16 @@ from monitor.stream.statestore import StateStore
 from monitor.stream.ticker import Ticker
 from tests.builders import epoch
 from tests.stream.fakes import FakeAssignment, FakeTable, FakeTime, FakeTopic, spin
-from tests.stream.shellkit import NOW, alerting, heart_rate, metrics, msg, processor, sample
+from tests.stream.shellkit import (
+    NOW,
+    alerting,
+    event,
+    heart_rate,
+    metrics,
+    msg,
+    processor,
+    sample,
+)
 
 PARTS = 4
 
@@ -184,3 +197,24 @@ def test_alerts_keep_their_patient_in_the_key() -> None:
     asyncio.run(b.handler.handle([received(m) for m in alerting("p9")]))
     assert {s.key for s in b.alerts.sent} == {b"p9"}
     assert all(isinstance(Alert.model_validate_json(s.value), Alert) for s in b.alerts.sent)
+
+
+def test_unrecognised_medication_names_are_counted_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Never silent: a drug the catalogue does not know is accepted, counted in
+    nms_medications_unrecognised_total, and its name logged once at INFO (no patient id)."""
+    b = Batches()
+
+    def unknown(pid: str, eid: str, hours: float) -> Inbound:
+        body = event(pid, "medication", eid, hours, drug="Zyprexxa 10mg", action="administered")
+        return msg(body, pid)
+
+    caplog.set_level(logging.INFO, logger="monitor.stream.batches")
+    for batch in ([unknown("p1", "u1", 1), unknown("p2", "u2", 1)], [unknown("p1", "u3", 2)]):
+        asyncio.run(b.handler.handle([received(m) for m in batch]))
+    assert sample(b.handler.metrics, "nms_medications_unrecognised_total") == 3
+    logged = [r.getMessage() for r in caplog.records if "not in the drug catalogue" in r.message]
+    assert logged == ["medication name not in the drug catalogue (counted, not exposure): "
+                      "'Zyprexxa 10mg'"]  # fmt: skip
+    assert not any("p1" in r.getMessage() or "p2" in r.getMessage() for r in caplog.records)

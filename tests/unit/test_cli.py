@@ -13,6 +13,7 @@ import pytest
 
 from monitor.cli.main import main
 from monitor.cli.schemas import generate, render
+from monitor.cli.stream_cmds import transition_line
 from monitor.contracts.alerts import Alert
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,3 +124,13 @@ def test_example_events_validate_against_event_schema() -> None:
     validator = jsonschema.Draft202012Validator(schema)
     for line in WARD.read_text().splitlines():
         validator.validate(orjson.loads(line))
+
+
+def test_run_prints_one_line_per_transition_without_the_patient_id(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, alerts, _ = replay(capsys, str(WARD))
+    lines = [transition_line(orjson.dumps(a)) for a in alerts]
+    assert lines[0].startswith("2026-03-03 14:00  LOW    opened       ICU-2 bed 14  score 33/74")
+    assert all(a["alert_id"] in line for a, line in zip(alerts, lines, strict=True))
+    assert not any("demo-nms-1" in line for line in lines)
