@@ -12,6 +12,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
 from monitor.engine import dumps_state, new_state
+from monitor.engine.serde import VERSION
 from monitor.stream.broker import EmbeddedBroker
 from monitor.stream.kafka_io import ensure_topics
 from monitor.stream.settings import KafkaSettings
@@ -29,7 +30,9 @@ from tests.integration.harness import (
 CHANGELOG = "nms-monitor-patient-state-changelog"
 BAD = {
     b"demo-nms-1": b"\x00\x9fnot a state at all",  # met by a batch (the patient's next event)
-    b"ghost-1": pack({}, dumps_state(new_state("ghost-1")).replace(b'"v":2', b'"v":7')),  # tick
+    b"ghost-1": pack(  # an unknown format version, met by the tick
+        {}, dumps_state(new_state("ghost-1")).replace(f'"v":{VERSION}'.encode(), b'"v":99')
+    ),
     b"\xfe\xffnot-utf8": b"junk",  # no event can carry this key: met by the tick
 }
 
