@@ -1,5 +1,5 @@
 """A utility score in the style of the PhysioNet/CinC 2019 challenge (Reyna et al., Crit Care
-Med 2020; clinical-reference section 9), adapted to NMS.
+Med 2020; docs/references.md), adapted to NMS.
 
 Every patient is scored hourly from admission to the end of the record. The hourly prediction is
 "an alert at ``min_rank`` (medium) or above is open". For a positive patient, with ``d`` the hours
@@ -14,9 +14,10 @@ A negative patient's hour with an alert open costs ``u_fp``. The total is normal
 challenge: (observed - no alerts) / (best possible - no alerts), so 1 is perfect, 0 is the same as
 never alerting, and below 0 is worse than never alerting.
 
-Why this window: NMS builds up over one to three days (clinical-reference section 3); stopping the
-neuroleptic 12-48 h before the full syndrome is the benefit an early alert buys, and an alert more
-than six hours after the syndrome is established adds little to what the bedside team sees.
+Why this window: NMS builds up over one to three days (Velamoor 1994; docs/clinical-model.md);
+stopping the neuroleptic 12-48 h before the full syndrome is the benefit an early alert buys, and
+an alert more than six hours after the syndrome is established adds little to what the bedside
+team sees.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Plan a simulated cohort: who is on the ward, on which drugs, with which trajectory.
 
-Trajectory timings follow clinical-reference section 3 (NMS: most cases within the first week of
+Trajectory timings follow the NMS literature (docs/clinical-model.md; most cases within the first week of
 a start or dose increase; typical order mental status -> rigidity -> hyperthermia -> autonomic
 dysfunction, Velamoor 1994; CK peaking about two days after fever onset, Nisijima 2013) and
 section 6 for the mimics. The mix is enriched far above real incidence (NMS is 0.01-0.02 % of
@@ -291,7 +291,7 @@ def _treat(plan: PatientPlan, rng: random.Random, at: float) -> None:
 
 def _atypical_nms(plan: PatientPlan, rng: random.Random) -> None:
     """Atypical NMS (clozapine, olanzapine): no rigidity, temperature stays at or below 38 C
-    (clinical-reference section 1: rigidity must not be mandatory)."""
+    (rigidity must not be mandatory: docs/clinical-model.md)."""
     plan.antipsychotic = True
     drug, dose = rng.choice(ATYPICAL_NMS_DRUGS)
     esc = plan.admit + _u(rng, 6, 36) * HOUR
