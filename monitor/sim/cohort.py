@@ -1,11 +1,12 @@
 """Plan a simulated cohort: who is on the ward, on which drugs, with which trajectory.
 
-Trajectory timings follow the NMS literature (docs/clinical-model.md; most cases within the first week of
-a start or dose increase; typical order mental status -> rigidity -> hyperthermia -> autonomic
-dysfunction, Velamoor 1994; CK peaking about two days after fever onset, Nisijima 2013) and
-section 6 for the mimics. The mix is enriched far above real incidence (NMS is 0.01-0.02 % of
-antipsychotic-treated patients) so that a 2,000-patient cohort has enough cases to measure
-sensitivity; false-alert rates are per patient-day and do not depend on that enrichment.
+Trajectory timings follow the NMS literature (docs/clinical-model.md, docs/evaluation.md): most
+cases begin within the first week of a start or dose increase; the typical order is mental status,
+rigidity, hyperthermia, autonomic dysfunction (Velamoor 1994); CK peaks about two days after the
+fever (Nisijima 2013); the mimics follow the differential in docs/clinical-model.md. The mix is
+enriched far above real incidence (NMS is 0.01-0.02 % of antipsychotic-treated patients) so that a
+2,000-patient cohort has enough cases to measure sensitivity; false-alert rates are per
+patient-day and do not depend on that enrichment.
 """
 
 from __future__ import annotations
