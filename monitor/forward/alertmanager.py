@@ -1,4 +1,4 @@
-"""Alert transitions as Prometheus Alertmanager alerts (``POST /api/v2/alerts``), pure.
+"""Transition transitions as Prometheus Alertmanager alerts (``POST /api/v2/alerts``), pure.
 
 Alertmanager identifies an alert by its labels: ``alertname``, ``condition``, ``priority``,
 ``location`` and ``alert_id`` here, so a priority change or a move is a new label set, and the
@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.contracts.alerts import Alert
+from monitor.forward.head import Transition
 from monitor.forward.routing import PRIORITY_CHANGES, Action
 from monitor.forward.settings import PRIORITIES
 from monitor.forward.summary import condition_name, link, rfc3339, summary
@@ -36,7 +36,7 @@ class Entry:
     generator_url: str | None
 
 
-def labels(alert: Alert, priority: str | None = None) -> dict[str, str]:
+def labels(alert: Transition, priority: str | None = None) -> dict[str, str]:
     return {
         "alertname": ALERTNAME,
         "condition": alert.condition,
@@ -46,7 +46,7 @@ def labels(alert: Alert, priority: str | None = None) -> dict[str, str]:
     }
 
 
-def describe(alert: Alert, dashboard_url: str | None) -> dict[str, str]:
+def describe(alert: Transition, dashboard_url: str | None) -> dict[str, str]:
     out = {
         "summary": summary(alert),
         "description": f"{condition_name(alert)} suspected ({alert.transition}); the criteria "
@@ -64,7 +64,7 @@ def describe(alert: Alert, dashboard_url: str | None) -> dict[str, str]:
     return out
 
 
-def entry(alert: Alert, dashboard_url: str | None, now: float) -> Entry:
+def entry(alert: Transition, dashboard_url: str | None, now: float) -> Entry:
     # Alertmanager refuses an alert that ends before it starts; an event time slightly ahead of
     # this clock (allowed by the worker) must not make a resolve invalid.
     starts = min(alert.opened_at.timestamp(), now)
@@ -85,7 +85,7 @@ def posted(e: Entry, ends_at: float) -> dict[str, Any]:
     return out
 
 
-def _other_priorities(alert: Alert, e: Entry) -> list[Entry]:
+def _other_priorities(alert: Transition, e: Entry) -> list[Entry]:
     """The label sets the alert may have had at the other priorities (when not known)."""
     return [
         Entry({**e.labels, "priority": p}, e.annotations, e.starts_at, e.generator_url)
@@ -95,7 +95,7 @@ def _other_priorities(alert: Alert, e: Entry) -> list[Entry]:
 
 
 def transition_body(
-    alert: Alert,
+    alert: Transition,
     action: Action,
     previous: Entry | None,
     held: bool | None,

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from monitor.contracts.alerts import Alert
 from monitor.forward import alertmanager as am
 from monitor.forward import pagerduty, webhook
 from monitor.forward.delivery import Job, Record, Request
+from monitor.forward.head import Transition
 from monitor.forward.routing import Holders, Step
 from monitor.forward.settings import ForwardSettings, Receiver, ReceiverSet
 
@@ -55,7 +55,7 @@ class Dispatcher:
     def jobs(
         self,
         state: PartitionState,
-        alert: Alert,
+        alert: Transition,
         record: Record,
         now: float,
         restoring: bool = False,
@@ -70,7 +70,7 @@ class Dispatcher:
         self,
         state: PartitionState,
         step: Step,
-        alert: Alert,
+        alert: Transition,
         record: Record,
         now: float,
         restoring: bool,

@@ -1,4 +1,4 @@
-"""Alert transitions as PagerDuty Events API v2 alert events, pure.
+"""Transition transitions as PagerDuty Events API v2 alert events, pure.
 
 ``dedup_key`` is the ``alert_id``, so every transition of one alert acts on one PagerDuty alert.
 Opening, escalation, de-escalation and updates are ``trigger`` events (PagerDuty adds a trigger
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.contracts.alerts import Alert
+from monitor.forward.head import Transition
 from monitor.forward.routing import Action
 from monitor.forward.summary import condition_name, link, summary
 
@@ -35,7 +35,7 @@ MAX_SUMMARY = 1024  # characters, the Events API's limit
 
 
 def event(
-    alert: Alert, action: Action, routing_key: str, dashboard_url: str | None
+    alert: Transition, action: Action, routing_key: str, dashboard_url: str | None
 ) -> dict[str, Any]:
     event_action = "resolve" if action == "withdraw" else EVENT_ACTION[alert.transition]
     body: dict[str, Any] = {

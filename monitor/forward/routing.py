@@ -16,7 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
-from monitor.contracts.alerts import Alert
+from monitor.forward.head import Transition
 from monitor.forward.settings import PRIORITIES, Routes
 
 Action = Literal["notify", "withdraw"]
@@ -35,7 +35,7 @@ def everyone(routes: Routes) -> frozenset[str]:
 
 
 def plan(
-    alert: Alert, routes: Routes, holders: frozenset[str] | None
+    alert: Transition, routes: Routes, holders: frozenset[str] | None
 ) -> tuple[list[Step], frozenset[str]]:
     """The deliveries of one transition, and who holds the alert after it.
 
@@ -82,7 +82,7 @@ class Holders:
         known = self._seen.get(alert_id)
         return None if known is None else known[1]
 
-    def route(self, alert: Alert, routes: Routes) -> list[Step] | None:
+    def route(self, alert: Transition, routes: Routes) -> list[Step] | None:
         """Plan ``alert`` and remember it; None for a redelivered or older transition."""
         known = self._seen.get(alert.alert_id)
         if known is not None and alert.sequence <= known[0]:

@@ -31,10 +31,10 @@ from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import TopicPartition
 from pydantic import ValidationError
 
-from monitor.contracts.alerts import Alert
 from monitor.forward.delivery import Deliverer, Record, Transport
 from monitor.forward.dispatch import Dispatcher, PartitionState
 from monitor.forward.gate import Gate
+from monitor.forward.head import Head
 from monitor.forward.kafka import KafkaDeadLetters, read_history
 from monitor.forward.metrics import ForwardMetrics
 from monitor.forward.offsets import Offsets
@@ -266,7 +266,7 @@ class Forwarder:
         self.offsets.read(key, r.offset)
         record = Record(key[0], key[1], r.offset, r.key, r.value, r.timestamp / 1000.0)
         try:
-            alert = Alert.model_validate_json(r.value or b"")
+            alert = Head.model_validate_json(r.value or b"")
         except ValidationError as exc:
             self.metrics.transitions.labels("invalid").inc()
             log.warning("%s[%d]@%d is not an alert: dead-lettered", key[0], key[1], r.offset)
@@ -355,8 +355,8 @@ class Forwarder:
             self.metrics.lag.update(lags(highs, self.offsets.positions()))
 
 
-def _alert(value: bytes | None) -> Alert | None:
+def _alert(value: bytes | None) -> Head | None:
     try:
-        return Alert.model_validate_json(value or b"")
+        return Head.model_validate_json(value or b"")
     except ValidationError:
         return None

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from monitor.contracts.alerts import Alert
+from monitor.forward.head import Transition
 
 CONDITION_NAMES = {"nms": "Neuroleptic malignant syndrome"}
 NO_LOCATION = "location not given"
 
 
-def condition_name(alert: Alert) -> str:
+def condition_name(alert: Transition) -> str:
     return CONDITION_NAMES.get(alert.condition, alert.condition)
 
 
-def summary(alert: Alert) -> str:
+def summary(alert: Transition) -> str:
     """One line, e.g. ``NMS suspected, HIGH priority: score 80/74, ICU-2 bed 14``."""
     where = alert.location or NO_LOCATION
     state = "resolved" if alert.status == "resolved" else f"{alert.priority.upper()} priority"
@@ -29,7 +29,7 @@ def summary(alert: Alert) -> str:
     )
 
 
-def link(dashboard_url: str | None, alert: Alert) -> str | None:
+def link(dashboard_url: str | None, alert: Transition) -> str | None:
     """The dashboard's page for this alert (it redirects to the patient view), if configured."""
     if not dashboard_url:
         return None

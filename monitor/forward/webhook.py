@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from monitor.contracts.alerts import Alert
+from monitor.forward.head import Transition
 from monitor.forward.routing import Action
 
 SIGNATURE_HEADER = "X-NMS-Signature-256"
@@ -35,7 +35,9 @@ def verify(secret: bytes, timestamp: int, body: bytes, header: str) -> bool:
     return hmac.compare_digest(signature(secret, timestamp, body), header)
 
 
-def headers(alert: Alert, action: Action, body: bytes, secret: bytes, now: float) -> dict[str, str]:
+def headers(
+    alert: Transition, action: Action, body: bytes, secret: bytes, now: float
+) -> dict[str, str]:
     timestamp = int(now)
     return {
         "Content-Type": "application/json",

@@ -95,3 +95,24 @@ def test_a_resolved_alert_stops_firing_at_alertmanager() -> None:
     for i, a in enumerate(lifecycle()):
         d.jobs(state, a, record(a, i), NOW)
     assert state.firing["am"] == {}
+
+
+def test_the_forwarder_reads_the_fields_it_maps_with_the_contracts_types() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from monitor.forward.head import Head
+
+    a = lifecycle()[2]
+    head = Head.model_validate_json(record(a).value)
+    d = Dispatcher(receivers(), forward_settings())
+    from_head = d.jobs(PartitionState(TP), head, record(a), NOW) or []
+    from_alert = d.jobs(PartitionState(TP), a, record(a), NOW) or []
+    assert [j.make(NOW) for j in from_head] == [j.make(NOW) for j in from_alert]
+    broken = orjson.loads(record(a).value)
+    broken["priority"] = "urgent"  # not a priority of the contract
+    with pytest.raises(ValidationError):
+        Head.model_validate(broken)
+    del broken["priority"]
+    with pytest.raises(ValidationError):
+        Head.model_validate(broken)
