@@ -4,10 +4,12 @@ remembers, the same memory rebuilt from history, and Alertmanager re-sends when 
 from __future__ import annotations
 
 import orjson
-from pydantic import SecretStr
+import pytest
+from pydantic import SecretStr, ValidationError
 
 from monitor.forward import webhook
 from monitor.forward.dispatch import Dispatcher, PartitionState
+from monitor.forward.head import Head
 from monitor.forward.settings import ReceiverSet
 from tests.forward.kit import HMAC_SECRET, ROUTING_KEY, lifecycle, receiver, receivers, record
 from tests.forward.kit import settings as forward_settings
@@ -98,11 +100,6 @@ def test_a_resolved_alert_stops_firing_at_alertmanager() -> None:
 
 
 def test_the_forwarder_reads_the_fields_it_maps_with_the_contracts_types() -> None:
-    import pytest
-    from pydantic import ValidationError
-
-    from monitor.forward.head import Head
-
     a = lifecycle()[2]
     head = Head.model_validate_json(record(a).value)
     d = Dispatcher(receivers(), forward_settings())
