@@ -36,7 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiohttp import web
 from confluent_kafka import Producer
+from kafka import KafkaConsumer, TopicPartition
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,8 +54,6 @@ PER_ALERT = 10
 
 def serve(port: int) -> None:
     """The receiver (run in its own process): records (transition_id, arrival) per POST."""
-    from aiohttp import web
-
     seen: list[tuple[str, float]] = []
 
     async def hook(request: web.Request) -> web.Response:
@@ -88,7 +88,7 @@ def cpu_seconds(pid: int) -> float:
 
 def stats(port: int) -> dict[str, float]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=30) as r:
-        return {tid: t for tid, t in orjson.loads(r.read())}
+        return dict(orjson.loads(r.read()))
 
 
 class Forwarder:
@@ -254,8 +254,6 @@ def _answers(port: int) -> bool:
 
 def _timestamps(bootstrap: str, topic: str) -> dict[str, float]:
     """transition_id -> the record's Kafka timestamp (seconds)."""
-    from kafka import KafkaConsumer, TopicPartition
-
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     out: dict[str, float] = {}
     try:
