@@ -10,14 +10,21 @@ if [ "${1:-}" = "--fast" ]; then
   FAST=1
   shift
 fi
-# kcat (Debian) is the interoperability client of the streaming tests, and Chromium (Debian) the
-# browser of the dashboard tests, driven by Playwright at /usr/bin/chromium (not needed by --fast).
-if [ "$FAST" = 0 ] && { ! command -v kcat >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ]; }; then
+# kcat (Debian) is the interoperability client of the streaming tests, Chromium (Debian) the
+# browser of the dashboard tests, driven by Playwright at /usr/bin/chromium, and Prometheus and
+# Alertmanager (Debian: prometheus with promtool, prometheus-alertmanager with amtool) the real
+# programs of the monitoring and paging tests (not needed by --fast, whose promtool and amtool
+# checks are skipped when they are missing). Installed only when one is missing.
+if [ "$FAST" = 0 ] && { ! command -v kcat >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ] ||
+  ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1 ||
+  ! command -v prometheus-alertmanager >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1; }; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q >/dev/null
   $SUDO apt-get install -y -q kcat chromium >/dev/null
+  # Not their recommendations (the node exporter): the tests start the programs themselves.
+  $SUDO apt-get install -y -q --no-install-recommends prometheus prometheus-alertmanager >/dev/null
 fi
 scripts/setup.sh dev
 echo "== ruff check" && .venv/bin/ruff check .

@@ -200,6 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--host", help="bind address (default: NMS_WEB_HOST or 127.0.0.1)")
     db.add_argument("--port", type=int, help="port (default: NMS_WEB_PORT or 8080; 0 = free)")
 
+    fw = sub.add_parser(
+        "forward",
+        help="deliver alert transitions to on-call systems (Alertmanager, PagerDuty, webhooks)",
+        description="Read <prefix>.alerts in its own consumer group and deliver each transition "
+        "to the receivers of its priority (NMS_FORWARD_RECEIVERS_FILE); an offset is committed "
+        "only once every receiver has accepted the transition. Settings: NMS_FORWARD_*.",
+    )
+    bootstrap_arg(fw)
+    fw.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
+
     add_interop_parsers(sub, bootstrap_arg)
 
     sc = sub.add_parser("schemas", help="write the JSON Schema files of the contracts")
@@ -232,6 +242,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return send_files(settings, args.files, args.speedup, args.by_kind)
         return sc.read_alerts(settings, args.follow, args.pretty, args.idle)
+    if args.command == "forward":
+        from monitor.cli.forward_cmd import run_forward
+        from monitor.cli.stream_cmds import with_bootstrap
+        from monitor.settings import load_settings
+
+        return run_forward(with_bootstrap(load_settings(), args.bootstrap), args.loglevel)
     if args.command in INTEROP_COMMANDS:
         from monitor.cli.interop_cmds import run_interop
 

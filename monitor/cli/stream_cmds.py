@@ -62,15 +62,17 @@ def bind_server(settings: Settings) -> tuple[Health, WorkerServer | None]:
     :class:`SetupError` naming the setting to change when the address cannot be had."""
     from prometheus_client import CollectorRegistry  # noqa: PLC0415
 
-    from monitor.stream.health import Health  # noqa: PLC0415
+    from monitor.stream.health import Health, register_health  # noqa: PLC0415
     from monitor.stream.server import WorkerServer  # noqa: PLC0415
 
     host, port = settings.worker.metrics_host, settings.worker.metrics_port
     health = Health(settings.worker.stall_timeout_s)
     if not port:
         return health, None
+    registry = CollectorRegistry()
+    register_health(registry, health)
     try:
-        return health, WorkerServer(CollectorRegistry(), health, host, port)
+        return health, WorkerServer(registry, health, host, port)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise SetupError(

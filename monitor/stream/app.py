@@ -23,6 +23,7 @@ the tick's round trips or the tick for a batch's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from monitor.stream.deadletter import Inbound
 from monitor.stream.flush import ChangelogAcks, Flusher
 from monitor.stream.gaps import OffsetGaps
 from monitor.stream.health import Health
+from monitor.stream.lag import lags
 from monitor.stream.metrics import WorkerMetrics
 from monitor.stream.processor import BatchProcessor
 from monitor.stream.publish import Publisher
@@ -50,6 +52,8 @@ from monitor.stream.topics import Topics
 log = logging.getLogger(__name__)
 TABLE = "patient-state"
 HEARTBEAT_S = 1.0  # how often the event loop reports to /healthz
+LAG_INTERVAL_S = 5.0  # how often the consumer lag is measured
+LAG_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -84,6 +88,41 @@ class FaustAssignment:
         return {
             tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic in self.inputs
         }
+
+    def owned_inputs(self) -> list[Any]:
+        """The input topic-partitions this worker owns (Faust ``TP`` tuples)."""
+        return [tp for tp in self.app.assignor.assigned_actives() if tp.topic in self.inputs]
+
+
+async def consumer_lag(
+    app: faust.App, assignment: FaustAssignment, processed: dict[tuple[str, int], int]
+) -> dict[tuple[str, int], int]:
+    """The lag of each owned input partition (:mod:`monitor.stream.lag`). The high watermark is
+    the larger of the consumer's last fetch response and the end offset from ListOffsets (a
+    partition paused by flow control or recovery is not fetched; the embedded broker
+    under-reports ListOffsets); the position is the offset after the last one processed, or
+    the consumer's position for a partition not processed since it was assigned."""
+    tps = assignment.owned_inputs()
+    if not tps:
+        return {}
+    ends: dict[Any, int] = {}
+    with contextlib.suppress(Exception):  # the broker: no figure this round
+        ends = dict(await asyncio.wait_for(app.consumer.highwaters(*tps), LAG_TIMEOUT_S))
+    highs: dict[tuple[str, int], int | None] = {}
+    positions: dict[tuple[str, int], int | None] = {}
+    for tp in tps:
+        key = (tp.topic, tp.partition)
+        known: list[int | None] = []
+        with contextlib.suppress(Exception):  # not fetched yet, or revoked meanwhile
+            known.append(app.consumer.highwater(tp))
+        known.append(ends.get(tp))
+        values = [v for v in known if v is not None]
+        highs[key] = max(values) if values else None
+        positions[key] = processed.get(key)
+        if positions[key] is None:
+            with contextlib.suppress(Exception):
+                positions[key] = await asyncio.wait_for(app.consumer.position(tp), LAG_TIMEOUT_S)
+    return lags(highs, positions)
 
 
 def credentials(kafka: KafkaSettings) -> Any:
@@ -207,6 +246,7 @@ def create_app(
         so far no longer predict the next ones: the new assignment starts new runs."""
         metrics.states.labels("dropped").inc(store.forget())
         gaps.reset()
+        batches.positions.clear()  # a partition's next position is its committed offset
 
     app.on_partitions_revoked.connect(forget_pending)
     app.on_partitions_assigned.connect(forget_pending)
@@ -236,6 +276,10 @@ def create_app(
     @app.timer(interval=worker.tick_interval_s, name="nms-tick")  # type: ignore[untyped-decorator]
     async def tick() -> None:
         await ticker.tick()
+
+    @app.timer(interval=LAG_INTERVAL_S, name="nms-lag")  # type: ignore[untyped-decorator]
+    async def lag() -> None:
+        metrics.lag.update(await consumer_lag(app, assignment, batches.positions))
 
     @app.timer(interval=kafka.commit_interval_s, name="nms-flush")  # type: ignore[untyped-decorator]
     async def flush() -> None:

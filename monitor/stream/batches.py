@@ -76,6 +76,8 @@ class BatchHandler:
         self.generation = generation  # the consumer's current generation
         self.health = health or Health(float("inf"))
         self.unrecognised = NamesSeen()
+        # (topic, partition) -> the offset after the last one processed (consumer lag)
+        self.positions: dict[tuple[str, int], int] = {}
 
     def _count_gaps(self, batch: list[Received]) -> None:
         current = self.generation()
@@ -119,6 +121,15 @@ class BatchHandler:
         for reason, n in result.rejected.items():
             m.rejected.labels(reason).inc(n)
         m.count_alerts(result.alerts)
+        for alert, source in zip(result.alerts, result.alert_sources, strict=True):
+            m.event_to_alert.observe(max(0.0, done - alert.time.timestamp()))
+            m.arrival_to_alert.observe(max(0.0, done - batch[source].timestamp))
+        for kind, n in result.kinds.items():
+            m.input_events.labels(kind).inc(n)
+            m.last_event.labels(kind).set(done)
+        for r in batch:  # the next offset to process, for the consumer lag
+            tp = (r.message.topic, r.message.partition)
+            self.positions[tp] = max(self.positions.get(tp, 0), r.message.offset + 1)
         m.state_load_failures.labels("batch").inc(len(result.unreadable))
         m.medications_unrecognised.inc(sum(result.unrecognised.values()))
         for name in result.unrecognised:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -22,12 +23,19 @@ class Inbound:
     offset: int
 
 
-def envelope(msg: Inbound, reason: str, detail: str, rejected_at: float) -> bytes:
+def envelope(
+    msg: Inbound,
+    reason: str,
+    detail: str,
+    rejected_at: float,
+    extra: Mapping[str, object] | None = None,
+) -> bytes:
     """JSON envelope for ``nms.deadletter``; the original value is kept base64-encoded (and as
     text when it is UTF-8), up to 256 KiB, with its SHA-256 so a truncated value stays traceable.
+    ``extra`` adds fields (the forwarder: the receiver and its answer).
     """
     return _record(msg.value, msg.key, msg.topic, msg.partition, msg.offset, reason, detail,
-                   rejected_at)  # fmt: skip
+                   rejected_at, extra)  # fmt: skip
 
 
 def state_envelope(
@@ -48,6 +56,7 @@ def _record(
     reason: str,
     detail: str,
     rejected_at: float,
+    extra: Mapping[str, object] | None = None,
 ) -> bytes:
     value = value or b""
     kept = value[:MAX_KEPT_BYTES]
@@ -72,4 +81,6 @@ def _record(
         "truncated": len(value) > MAX_KEPT_BYTES,
         "rejected_at": rejected_at,
     }
+    if extra:
+        record.update(extra)
     return orjson.dumps(record)

@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from prometheus_client import CollectorRegistry, Gauge
+
 
 class Health:
     def __init__(self, stall_after_s: float, monotonic: Callable[[], float] = time.monotonic):
@@ -70,3 +72,18 @@ class Health:
         if self.recovering:
             return False, "rebalancing or recovering tables"
         return True, "ok"
+
+
+def register_health(registry: CollectorRegistry, health: Health) -> None:
+    """``nms_live`` and ``nms_ready`` on ``registry``: 1 when ``/healthz/live`` and
+    ``/healthz/ready`` would answer 200, read at each scrape (for alert rules: ``up`` says only
+    that ``/metrics`` answered)."""
+    live = Gauge("nms_live", "1 when /healthz/live answers 200 (the process makes progress).",
+                 registry=registry)  # fmt: skip
+    live.set_function(lambda: float(health.live()[0]))
+    ready = Gauge(
+        "nms_ready",
+        "1 when /healthz/ready answers 200 (joined its consumer group, recovered, working).",
+        registry=registry,
+    )
+    ready.set_function(lambda: float(health.ready()[0]))

@@ -54,6 +54,9 @@ class BatchResult:
     rejected: Counter[str] = field(default_factory=Counter)
     # Medication names (or codes) the drug catalogue does not know, with how often they came.
     unrecognised: Counter[str] = field(default_factory=Counter)
+    # For each of ``alerts``, the index in the batch of the message that caused it.
+    alert_sources: list[int] = field(default_factory=list)
+    kinds: Counter[str] = field(default_factory=Counter)  # events applied, by kind
 
 
 @dataclass(slots=True)
@@ -147,7 +150,7 @@ class BatchProcessor:
     def process(self, batch: list[Inbound], load: StateLoader, wall_now: float) -> BatchResult:
         out = BatchResult()
         working: dict[str, _Working] = {}
-        for msg in batch:
+        for index, msg in enumerate(batch):
             try:
                 event = self._decode(msg)
             except DecodeError as exc:
@@ -192,12 +195,14 @@ class BatchProcessor:
             w.state = result.state
             w.applied.append(event)
             out.processed += 1
+            out.kinds[event.kind] += 1
             out.max_event_time = max(out.max_event_time, t)
             if result.duplicate:
                 out.duplicates += 1
             if result.unrecognised is not None:
                 out.unrecognised[" ".join(result.unrecognised.split())] += 1
             out.alerts.extend(result.transitions)
+            out.alert_sources.extend([index] * len(result.transitions))
         for pid, w in working.items():
             data = pack(w.offsets, dumps_state(w.state))
             if data != w.saved:
@@ -252,15 +257,16 @@ class BatchProcessor:
         self.live.pop(pid, None)  # mutated below: back in the cache only with its new bytes
         evaluated_until = state.last_eval
         alerts = engine_tick(state, now, self.cfg)
+        priority = state.alert.priority if state.alert is not None else None
         if is_evictable(state, now, self.cfg):
             return TickResult(alerts, None, True, True)
         data = pack(offsets, dumps_state(state))
         if self.live_limit > 0:
             self.live[pid] = (data, state, offsets)
         if data == saved:
-            return TickResult(alerts, None, False, False)
+            return TickResult(alerts, None, False, False, priority=priority)
         durable = bool(alerts) or not _only_clock_moved(state, offsets, saved, evaluated_until)
-        return TickResult(alerts, data, False, durable)
+        return TickResult(alerts, data, False, durable, priority=priority)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +280,7 @@ class TickResult:
     # tick came later: the next owner's tick evaluates again and finds the same.
     durable: bool
     unreadable: DeadLetter | None = None  # the stored value could not be read (then evict)
+    priority: str | None = None  # the priority of the patient's open alert after the tick
 
 
 def _only_clock_moved(

@@ -11,12 +11,13 @@ Each slice holds the state lock (shared with batches) while it reads, ticks, sen
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 from monitor.contracts.alerts import Alert
 from monitor.stream.clock import Clocks, StreamClock
 from monitor.stream.flush import Assignment
 from monitor.stream.health import Health
-from monitor.stream.metrics import WorkerMetrics
+from monitor.stream.metrics import PRIORITIES, WorkerMetrics
 from monitor.stream.processor import BatchProcessor, DeadLetter, TickResult
 from monitor.stream.publish import Publisher
 from monitor.stream.statestore import StateStore
@@ -51,6 +52,7 @@ class Ticker:
         self.slice_s = slice_s
         self.pause_s = pause_s
         self.health = health or Health(float("inf"))
+        self.open_alerts: Counter[str] = Counter()  # open alerts by priority, this tick so far
 
     async def tick(self) -> None:
         """Tick every patient of the active partitions once, slice by slice."""
@@ -63,12 +65,16 @@ class Ticker:
             return
         keys = self.store.keys(self.assignment.owned())  # this worker's active partitions only
         done = 0
+        self.open_alerts = Counter()
         while done < len(keys) and not self.assignment.rebalancing:
             done, alerts = await self.tick_slice(keys, done, now)
             self.metrics.count_alerts(alerts)
             await self.clocks.sleep(self.pause_s)  # fetches and batches go on in between
         self.metrics.ticks.inc()
         self.metrics.patients.set(len(keys))
+        if done >= len(keys):  # every patient seen: the count is whole
+            for priority in PRIORITIES:
+                self.metrics.alerts_active.labels(priority).set(self.open_alerts[priority])
 
     async def tick_slice(
         self, keys: list[bytes], start: int, now: float
@@ -89,6 +95,8 @@ class Ticker:
                 if saved is None:
                     continue
                 result = self._tick_one(key, saved, now, wall)
+                if result.priority is not None:
+                    self.open_alerts[result.priority] += 1
                 alerts.extend(result.alerts)
                 if result.unreadable is not None:
                     letters.append(result.unreadable)

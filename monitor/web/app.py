@@ -9,7 +9,10 @@ and no broker. Routes:
 - ``POST /api/acks``: acknowledge, snooze or resolve (``monitor.web.acks``); 202 once the broker
   has the ack, and the page changes when the worker's transition comes back;
 - ``GET /api/alerts``: the open alerts' latest transitions as JSON;
+- ``GET /alerts/{alert_id}``: redirects to the alert's patient (the link in pages, which carry
+  no patient identifier);
 - ``GET /healthz``: the feed's status (no patient data, no authentication);
+- ``GET /metrics``: Prometheus metrics (no patient data, no authentication);
 - ``/static/``: the style sheet and the script.
 """
 
@@ -33,12 +36,19 @@ from zoneinfo import ZoneInfo
 import jinja2
 import orjson
 from markupsafe import Markup
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -49,6 +59,7 @@ from monitor.web.acks import encode as encode_ack
 from monitor.web.auth import Authenticator, User
 from monitor.web.guards import Guard
 from monitor.web.live import Hub, Renderers, stream
+from monitor.web.metrics import DashboardMetrics
 from monitor.web.settings import WebSettings
 from monitor.web.store import AlertStore
 
@@ -70,9 +81,11 @@ class Dashboard:
     epoch: str = field(default_factory=lambda: secrets.token_hex(4))
     on_start: list[Callable[[asyncio.AbstractEventLoop], None]] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
         self.tz = ZoneInfo(self.web.timezone)
+        self.metrics = DashboardMetrics(self.registry)
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
@@ -106,6 +119,7 @@ class Dashboard:
     def apply(self, batch: list[tuple[Alert, bytes]], wall_s: float) -> None:
         """A batch from the feed (on the event loop thread)."""
         changes = self.store.apply(batch, wall_s)
+        self.metrics.transitions.inc(len(batch))
         self.hub.publish(changes)
         if self.hub.status == "live":
             # Render on arrival, so a page load finds every card ready.
@@ -259,21 +273,37 @@ def create_app(d: Dashboard) -> Starlette:
             return _error(422, "invalid ack", problems=problems)
         patient_id = d.store.patient_of(req.alert_id)
         if patient_id is None:
+            d.metrics.acks.labels("refused").inc()
             return _error(404, "no such alert")
         if d.store.summary(req.alert_id) is None:
+            d.metrics.acks.labels("refused").inc()
             return _error(409, "the alert is closed")
         event = ack_event(req, patient_id, _user(request).name, d.now())
         try:
             await run_in_threadpool(d.publisher.publish, patient_id.encode(), encode_ack(event))
         except PublishError as exc:
             log.warning("ack not published: %s", exc)
+            d.metrics.acks.labels("broker_error").inc()
             return _error(503, "the broker did not take the ack; try again")
         log.info("ack published: %s", req.action)
+        d.metrics.acks.labels("sent").inc()
         return JSONResponse({"status": "sent", "event_id": event.event_id}, 202)
 
     async def open_alerts(request: Request) -> Response:
         rows = [s.latest.model_dump(mode="json") for s in d.store.open_alerts()]
         return Response(orjson.dumps(rows), media_type="application/json")
+
+    async def alert_link(request: Request) -> Response:
+        patient_id = d.store.patient_of(request.path_params["alert_id"])
+        if patient_id is None:
+            return HTMLResponse(
+                d.render("not_found.html", user=_user(request), status=d.hub.status), 404
+            )
+        return RedirectResponse(f"/patients/{quote(patient_id, safe='')}", 303)
+
+    async def metrics(request: Request) -> Response:
+        body = d.metrics.exposition(d.store, d.hub.status)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(request: Request) -> JSONResponse:
         alerts, transitions = d.store.counts
@@ -299,7 +329,9 @@ def create_app(d: Dashboard) -> Starlette:
         Route("/events", events),
         Route("/api/acks", post_ack, methods=["POST"]),
         Route("/api/alerts", open_alerts),
+        Route("/alerts/{alert_id}", alert_link),
         Route("/healthz", healthz),
+        Route("/metrics", metrics),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     middleware = [Middleware(Guard, auth=d.auth, allowed_hosts=d.web.host_list())]

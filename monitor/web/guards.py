@@ -3,7 +3,7 @@ checks, security headers and an access log without patient data.
 
 - **Host** (DNS rebinding): with the loopback user, a page on another site that rebinds its name
   to 127.0.0.1 would otherwise read the ward; only the configured ``Host`` names are served.
-- **Authentication**: everything except ``/healthz`` and ``/static/`` needs a user
+- **Authentication**: everything except ``/healthz``, ``/metrics`` and ``/static/`` needs a user
   (``monitor.web.auth``); 401 with a challenge otherwise.
 - **Cross-site requests**: a state-changing request carrying ambient credentials (basic auth,
   the loopback user) must come from this origin: ``Sec-Fetch-Site`` same-origin (or none: typed
@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.web.auth import Authenticator
 
-PUBLIC = ("/healthz", "/static/")
+PUBLIC = ("/healthz", "/metrics", "/static/")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -73,7 +73,7 @@ class Guard:
             return
         started = time.perf_counter()
         status = 0
-        public = scope["path"] == "/healthz" or scope["path"].startswith("/static/")
+        public = scope["path"] in ("/healthz", "/metrics") or scope["path"].startswith("/static/")
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status

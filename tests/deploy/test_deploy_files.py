@@ -143,9 +143,10 @@ def test_compose_creates_every_topic_with_the_workers_partitions() -> None:
 
 def test_compose_prometheus_scrapes_the_workers() -> None:
     prom = COMPOSE["services"]["prometheus"]
-    mount = next(v for v in prom["volumes"] if "prometheus.yml" in v)
-    config = yaml.safe_load((ROOT / mount.split(":")[0]).read_text())
-    job = config["scrape_configs"][0]
+    mount = next(v for v in prom["volumes"] if v.endswith(":/etc/prometheus:ro"))
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prom["command"]
+    config = yaml.safe_load((ROOT / mount.split(":")[0] / "prometheus.yml").read_text())
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "nms-worker")
     assert job.get("metrics_path", "/metrics") == METRICS_PATH
     targets = job["static_configs"][0]["targets"]
     port = COMPOSE["services"]["worker-1"]["environment"]["NMS_WORKER_METRICS_PORT"]
