@@ -14,7 +14,7 @@ from monitor.cli.replay import ReplayStats, read_lines
 from monitor.contracts.alerts import Alert
 from monitor.contracts.decode import DecodeError, decode_event
 from monitor.engine.errors import EventRejected
-from monitor.engine.evaluation import evaluate
+from monitor.engine.score import evaluate
 from monitor.engine.ward import Ward
 from monitor.evaluation.truth import Mark, Sample
 from monitor.knowledge.thresholds import ClinicalSettings

@@ -19,8 +19,8 @@ from monitor.contracts.alerts import (
     ExposureDrug,
     WithdrawnDrug,
 )
-from monitor.engine.evaluation import MAX_COMPUTABLE, Explained
 from monitor.engine.exposure import risk_factors
+from monitor.engine.score import MAX_COMPUTABLE, Explained
 from monitor.engine.state import AlertState, PatientState
 from monitor.engine.timeutil import to_datetime
 from monitor.knowledge.thresholds import ClinicalSettings

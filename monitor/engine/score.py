@@ -1,4 +1,4 @@
-"""Combine the detectors into the International Expert Consensus score and a priority.
+"""The International Expert Consensus score of one patient at one instant, and its priority.
 
 Score: Gurrera 2011 points (exposure 20, hyperthermia 18, rigidity 17, mental status 13,
 CK 10, sympathetic lability 10, hypermetabolism 5, negative work-up 7). Priorities
