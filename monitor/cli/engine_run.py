@@ -13,9 +13,9 @@ from monitor.cli.inputs import close_inputs, ndjson_lines, open_inputs
 from monitor.cli.replay import ReplayStats, read_lines
 from monitor.contracts.alerts import Alert
 from monitor.contracts.decode import DecodeError, decode_event
-from monitor.engine.errors import EventRejected
 from monitor.engine.score import evaluate
 from monitor.engine.ward import Ward
+from monitor.errors import EventRejected
 from monitor.evaluation.truth import Mark, Sample
 from monitor.knowledge.thresholds import ClinicalSettings
 

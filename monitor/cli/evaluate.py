@@ -18,11 +18,12 @@ import orjson
 from monitor.cli.engine_run import EngineRun, run_engine
 from monitor.contracts.decode import DecodeError, decode_event
 from monitor.contracts.events import Event
-from monitor.evaluation.cases import Case, CaseError, judge, parse_case, run_case, short_citation
+from monitor.errors import CaseError, TruthError
+from monitor.evaluation.cases import Case, judge, parse_case, run_case, short_citation
 from monitor.evaluation.metrics import Metrics, compute
 from monitor.evaluation.report import PERCENT_KEYS, TARGETS, markdown, profile_figures, summary
 from monitor.evaluation.sweep import SweepRow, sweep
-from monitor.evaluation.truth import PatientTruth, TruthError, parse_truth
+from monitor.evaluation.truth import PatientTruth, parse_truth
 from monitor.evaluation.utility import UtilityWindow
 from monitor.knowledge.thresholds import ClinicalSettings
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 
 from monitor import __version__
+from monitor.errors import InternalError
+
+# Exit status of any command that stopped on an InternalError (a bug in nms-monitor).
+EXIT_INTERNAL = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,8 +177,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status. An :class:`~monitor.errors.InternalError` (a bug)
+    ends any command with status 3, the traceback and a message saying so: it is never
+    handled as bad input (docs/architecture.md, "Errors")."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return _run(parser, args)
+    except InternalError as exc:
+        traceback.print_exc(file=sys.stderr)
+        print(
+            f"nms-monitor {args.command}: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in nms-monitor, not a problem with the input: the command stopped "
+            "and its output is incomplete. Please report it with the input that caused it.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "replay":
         from monitor.cli.replay import run_replay
         from monitor.settings import load_settings

@@ -19,9 +19,9 @@ import orjson
 from monitor.cli.inputs import close_inputs, ndjson_lines, open_inputs, report
 from monitor.contracts.alerts import PRIORITY_RANK, Alert
 from monitor.contracts.decode import DecodeError, Rejection, decode_event
-from monitor.engine.errors import EventRejected
 from monitor.engine.timeutil import iso
 from monitor.engine.ward import Ward
+from monitor.errors import EventRejected
 from monitor.knowledge.thresholds import ClinicalSettings
 
 

@@ -13,8 +13,8 @@ from monitor.contracts.events import (
     PatientEvent,
     VitalEvent,
 )
-from monitor.engine.errors import EventRejected
 from monitor.engine.state import Dose, MedRecord, PatientState, Reading, TempBucket
+from monitor.errors import EventRejected
 from monitor.knowledge.drugs import DrugClass
 from monitor.knowledge.thresholds import HOUR, ClinicalSettings, HotPath
 from monitor.knowledge.units import (

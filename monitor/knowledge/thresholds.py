@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from monitor.knowledge.catalogue import CatalogueError
+from monitor.errors import CatalogueError
 from monitor.knowledge.drugs import Matcher, with_site
 
 HOUR = 3600.0
