@@ -14,7 +14,7 @@ import pytest
 from monitor import errors
 from monitor.cli.main import EXIT_INTERNAL, main
 from monitor.contracts.decode import DecodeError, Rejection
-from monitor.engine import EventRejected, InvariantError
+from monitor.engine import EventRejected, InvariantError, ward
 from monitor.engine.serde import StateFormatError
 from monitor.evaluation.cases import CaseError
 from monitor.evaluation.truth import TruthError
@@ -75,8 +75,6 @@ def test_replay_stops_on_an_invariant_error_with_status_3(
 ) -> None:
     """Never handled as a rejected event: the command stops at the first one, says it is a
     bug, and exits 3 (a refusal of the same event would have been reported and skipped)."""
-    from monitor.engine import ward
-
     real = ward.step
     calls = 0
 
