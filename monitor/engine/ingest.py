@@ -129,7 +129,10 @@ def _add_temperature(
     core = celsius if site in CORE_SITES else None
     if b is None:
         b = state.temps[hour] = TempBucket(oral, t, ev.event_id, ev.value, ev.unit, site)
-        horizon = int(max(cfg.fever_window_hours, cfg.displaced_probe_minutes / 60.0)) + 2
+        longest = max(
+            cfg.fever_window_hours, cfg.heat_stroke_window_hours, cfg.displaced_probe_minutes / 60
+        )
+        horizon = int(longest) + 2
         now_h = int(_now(state, t) // HOUR)
         for h in [h for h in state.temps if h < now_h - horizon]:
             del state.temps[h]
@@ -190,7 +193,8 @@ def ingest_lab(state: PatientState, ev: LabEvent, t: float, cfg: ClinicalSetting
     results = state.labs.setdefault(ev.code, [])
     results.append((t, value, ref, ev.event_id, ev.value, ev.unit))
     results.sort(key=lambda r: (r[0], r[3]))
-    horizon = _now(state, t) - cfg.ck_window_hours * HOUR - cfg.allowed_lateness_hours * HOUR
+    window = max(cfg.ck_window_hours, cfg.wbc_window_hours)  # the longest look-back at a lab
+    horizon = _now(state, t) - window * HOUR - cfg.allowed_lateness_hours * HOUR
     while len(results) > 1 and (results[0][0] < horizon or len(results) > MAX_LIST):
         results.pop(0)
 

@@ -1,10 +1,9 @@
 """The International Expert Consensus score of one patient at one instant, and its priority.
 
-Score: Gurrera 2011 points (exposure 20, hyperthermia 18, rigidity 17, mental status 13,
-CK 10, sympathetic lability 10, hypermetabolism 5, negative work-up 7). Priorities
-(IEC 60601-1-8 words): low >= 31, medium >= 45, high >= cutoff (74, Gurrera 2017), all of them
-requiring the exposure criterion: without neuroleptic exposure or dopaminergic withdrawal there
-is no NMS alert.
+Score: the points of the criteria met (``monitor.knowledge.iec``, Gurrera 2011). Priorities
+(IEC 60601-1-8 words): ``priority_low``, ``priority_medium`` and ``cutoff`` (settings), all of
+them requiring the exposure criterion: without neuroleptic exposure or dopaminergic withdrawal
+there is no NMS alert.
 """
 
 from __future__ import annotations
@@ -21,19 +20,8 @@ from monitor.engine.exposure import (
 )
 from monitor.engine.state import PatientState
 from monitor.engine.timeutil import iso
+from monitor.knowledge.iec import CRITERIA
 from monitor.knowledge.thresholds import ClinicalSettings
-
-CRITERIA: tuple[tuple[str, int], ...] = (
-    ("exposure", 20),
-    ("hyperthermia", 18),
-    ("rigidity", 17),
-    ("mental_status", 13),
-    ("ck_elevation", 10),
-    ("sympathetic_lability", 10),
-    ("hypermetabolism", 5),
-    ("negative_workup", 7),
-)
-MAX_COMPUTABLE = 93  # items 1-7; item 8 only from a charted work-up
 
 
 @dataclass(frozen=True, slots=True)
