@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from monitor.engine import autonomic as a
 from monitor.engine import detectors as d
 from monitor.engine.differential import differential
 from monitor.engine.exposure import (
@@ -88,8 +89,8 @@ def _findings(
         d.charted_sign(state, "rigidity", now, cfg, explain),
         d.mental_status(state, now, cfg, explain),
         d.ck_elevation(state, now, cfg, explain),
-        d.sympathetic_lability(state, now, cfg, explain),
-        d.hypermetabolism(state, now, cfg, explain),
+        a.sympathetic_lability(state, now, cfg, explain),
+        a.hypermetabolism(state, now, cfg, explain),
         d.negative_workup(state, now, cfg, explain),
     )
 
