@@ -26,8 +26,8 @@ from monitor.contracts.events import (
     VitalEvent,
 )
 from monitor.engine import ingest
+from monitor.engine.hotpath import evaluate
 from monitor.engine.lifecycle import advance, apply_ack, check_ack, resolve_on_discharge
-from monitor.engine.score import evaluate
 from monitor.engine.state import PatientState
 from monitor.engine.timeutil import iso
 from monitor.errors import EventRejected, InvariantError

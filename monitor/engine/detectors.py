@@ -162,6 +162,19 @@ def charted_latest(
     return rec
 
 
+def charted_present(state: PatientState, code: str, now: float, cfg: ClinicalSettings) -> bool:
+    """Whether :func:`charted_sign` is met: the latest charting in the horizon says present."""
+    rec = charted_latest(state, code, now, cfg)
+    return rec is not None and rec[1]
+
+
+def workup_negative(state: PatientState, now: float) -> bool:
+    """Whether :func:`negative_workup` is met: the latest charted work-up up to ``now`` is
+    negative (no horizon: a work-up stays done)."""
+    rec = state.charted.get("negative_workup")
+    return rec is not None and rec[0] <= now and rec[1]
+
+
 def is_stale(t: float, now: float, cfg: ClinicalSettings) -> bool:
     return now - t > cfg.sign_stale_hours * HOUR
 
@@ -189,10 +202,10 @@ def charted_sign(
     ``sign_horizon_hours`` have passed (charting by exception: a sign is charted when it appears
     and when it changes; reference section 1).
     """
-    rec = charted_latest(state, code, now, cfg)
-    met = rec is not None and rec[1]
+    met = charted_present(state, code, now, cfg)
     if not explain:
         return Finding(met)
+    rec = charted_latest(state, code, now, cfg)
     label = code.replace("_", " ")
     if rec is None:
         return Finding(False, f"no {label} charted in the last {cfg.sign_horizon_hours:g} h")
@@ -326,10 +339,10 @@ def negative_workup(
     Cannot be computed from streams (clinical-reference section 1): unmet unless a clinician
     charts ``negative_workup present``; a later 'absent' withdraws it.
     """
-    rec = state.charted.get("negative_workup")
-    met = rec is not None and rec[0] <= now and rec[1]
+    met = workup_negative(state, now)
     if not explain:
         return Finding(met)
+    rec = state.charted.get("negative_workup")
     if rec is None:
         return Finding(
             False,

@@ -47,6 +47,17 @@ def differential(
     cfg: ClinicalSettings,
 ) -> list[tuple[str, str]]:
     """(condition, reason) pairs, in a fixed order."""
+    return drug_hints(state, withdrawn, now, cfg) + heat_stroke_hint(state, now, cfg)
+
+
+def drug_hints(
+    state: PatientState,
+    withdrawn: list[Withdrawal],
+    now: float,
+    cfg: ClinicalSettings,
+) -> list[tuple[str, str]]:
+    """The hints from drugs, labs, charted signs and history: serotonin syndrome, sepsis,
+    parkinsonism-hyperpyrexia, malignant hyperthermia (in that order)."""
     hints: list[tuple[str, str]] = []
     window = cfg.sign_horizon_hours * HOUR
 
@@ -85,6 +96,15 @@ def differential(
             drugs=", ".join(name for name, _ in mh), etco2=cfg.mh_end_tidal_co2_mmhg
         )
         hints.append(("malignant_hyperthermia", reason))
+    return hints
+
+
+def heat_stroke_hint(
+    state: PatientState, now: float, cfg: ClinicalSettings
+) -> list[tuple[str, str]]:
+    """Heat stroke: a core temperature at or above ``heat_stroke_core_c`` in the window, and no
+    rigidity charted before the first fever."""
+    hints: list[tuple[str, str]] = []
     core_hot = [
         b
         for h, b in state.temps.items()

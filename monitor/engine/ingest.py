@@ -79,6 +79,8 @@ def ingest_vital(
         else:
             bucket[0] += 1.0
             bucket[1] += value
+        readings = state.memo.readings
+        readings[code] = readings.get(code, 0) + 1
         _add_baseline(state, code, hour, value, cfg)
         if code in LATEST_KEPT:
             _add_latest(state, code, (t, value, ev.event_id))
@@ -127,6 +129,7 @@ def _add_temperature(
     b = state.temps.get(hour)
     elevated = oral > cfg.fever_threshold_c
     core = celsius if site in CORE_SITES else None
+    memo = state.memo
     if b is None:
         b = state.temps[hour] = TempBucket(oral, t, ev.event_id, ev.value, ev.unit, site)
         longest = max(
@@ -135,12 +138,16 @@ def _add_temperature(
         horizon = int(longest) + 2
         now_h = int(_now(state, t) // HOUR)
         for h in [h for h in state.temps if h < now_h - horizon]:
-            del state.temps[h]
+            if state.temps.pop(h).first_elevated is not None:
+                memo.temp_marks += 1  # the first fever may have been in it (heat-stroke hint)
     elif (oral, -t, ev.event_id) > (b.max_oral, -b.max_t, b.max_eid):
         # Highest, then earliest, then by id: the same readings in any order give the same max.
         b.max_oral, b.max_t, b.max_eid = oral, t, ev.event_id
         b.max_raw, b.max_unit, b.max_site = ev.value, ev.unit, site
+    if elevated or (core is not None and core >= cfg.heat_stroke_core_c):
+        memo.temp_marks += 1
     if elevated:
+        memo.elevated += 1
         b.n_elevated += 1
         if b.first_elevated is None or t < b.first_elevated:
             b.first_elevated = t
@@ -197,6 +204,8 @@ def ingest_lab(state: PatientState, ev: LabEvent, t: float, cfg: ClinicalSetting
     horizon = _now(state, t) - window * HOUR - cfg.allowed_lateness_hours * HOUR
     while len(results) > 1 and (results[0][0] < horizon or len(results) > MAX_LIST):
         results.pop(0)
+    versions = state.memo.labs
+    versions[ev.code] = versions.get(ev.code, 0) + 1
 
 
 def ingest_medication(
@@ -211,6 +220,7 @@ def ingest_medication(
     matches = cfg.drugs.match(ev.drug, codes, mg)
     if not matches:
         return ev.drug or ",".join(f"{s}:{c}" for s, c in codes)
+    state.memo.meds += 1
     for match in matches:
         if match.drug_class == DrugClass.OTHER:
             continue
@@ -259,7 +269,10 @@ def ingest_assessment(
         horizon = _now(state, t) - (cfg.gcs_lookback_hours + cfg.allowed_lateness_hours) * HOUR
         while len(state.gcs) > 1 and (state.gcs[0][0] < horizon or len(state.gcs) > MAX_LIST):
             state.gcs.pop(0)
+        state.memo.gcs += 1
         return
+    versions = state.memo.charted
+    versions[ev.code] = versions.get(ev.code, 0) + 1
     present = bool(ev.present)
     current = state.charted.get(ev.code)
     if current is None or (t, ev.event_id) > (current[0], current[2]):
@@ -272,6 +285,7 @@ def ingest_assessment(
 
 def ingest_patient(state: PatientState, ev: PatientEvent, t: float) -> None:
     """Demographics, location and history; the latest location by event time wins."""
+    state.memo.patient += 1
     if ev.sex is not None:
         state.sex = ev.sex
     if ev.location is not None and t >= state.location_t:

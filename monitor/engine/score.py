@@ -96,7 +96,10 @@ def _findings(
 
 
 def evaluate(state: PatientState, now: float, cfg: ClinicalSettings) -> Evaluation:
-    """Score the patient at event time ``now`` (the hot path: no explanation built)."""
+    """Score the patient at event time ``now`` from scratch, without building an explanation.
+
+    The reference for :func:`monitor.engine.hotpath.evaluate`, which the engine calls and which
+    gives the same result incrementally."""
     active = active_antagonists(state, now, cfg)
     withdrawn = withdrawn_dopaminergics(state, now, cfg)
     findings = _findings(state, now, cfg, active, withdrawn, explain=False)
