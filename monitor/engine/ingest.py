@@ -40,6 +40,16 @@ def _reject_implausible(exc: ImplausibleValue) -> EventRejected:
     return EventRejected("implausible_value", str(exc))
 
 
+def _check_vital(code: str, value: float, cfg: ClinicalSettings, hot: HotPath) -> None:
+    low, high = hot.vital_limits[code]
+    if low <= value <= high:  # the common case, tested here before a call (false for NaN)
+        return
+    try:
+        check_vital(code, value, cfg, hot.vital_limits)
+    except ImplausibleValue as exc:
+        raise _reject_implausible(exc) from None
+
+
 def ingest_vital(
     state: PatientState, ev: VitalEvent, t: float, cfg: ClinicalSettings, hot: HotPath
 ) -> bool:
@@ -48,10 +58,7 @@ def ingest_vital(
     value = ev.value
     if code == "temperature":
         celsius = fahrenheit_to_celsius(value) if ev.unit == "[degF]" else value
-        try:
-            check_vital(code, celsius, cfg, hot.vital_limits)
-        except ImplausibleValue as exc:
-            raise _reject_implausible(exc) from None
+        _check_vital(code, celsius, cfg, hot)
         site = ev.site or "oral"
         oral = celsius + hot.site_offsets[site]
         if oral < cfg.displaced_probe_below_c and _recent_fever(state, t, cfg):
@@ -63,10 +70,7 @@ def ingest_vital(
         _add_temperature(state, ev, t, celsius, oral, site, cfg)
         _add_latest(state, code, (t, oral, ev.event_id))
         return oral > cfg.fever_threshold_c
-    try:
-        check_vital(code, value, cfg, hot.vital_limits)
-    except ImplausibleValue as exc:
-        raise _reject_implausible(exc) from None
+    _check_vital(code, value, cfg, hot)
     if code in BUCKETED:
         hour = int(t // HOUR)
         by_hour = state.vitals.get(code)
@@ -96,14 +100,21 @@ def _add_latest(state: PatientState, code: str, reading: Reading) -> None:
     if kept is None:
         state.latest[code] = [reading]
         return
-    if len(kept) == 2 and (reading[0], reading[2]) <= (kept[0][0], kept[0][2]):
+    order = (reading[0], reading[2])
+    if len(kept) == 2:
+        older, newer = kept
+        if order <= (older[0], older[2]) or reading[2] in (older[2], newer[2]):
+            return
+        # The two latest by (time, event id): the newer one and this, or this and the newer.
+        if order > (newer[0], newer[2]):
+            kept[0], kept[1] = newer, reading
+        else:
+            kept[0] = reading
         return
-    if any(r[2] == reading[2] for r in kept):
+    if kept[0][2] == reading[2]:
         return
     kept.append(reading)
     kept.sort(key=lambda r: (r[0], r[2]))
-    if len(kept) > 2:
-        del kept[0]
 
 
 def _recent_fever(state: PatientState, t: float, cfg: ClinicalSettings) -> bool:
@@ -170,20 +181,26 @@ def _add_baseline(
     store = state.baseline.get(code)
     if store is None:
         state.baseline[code] = {hour: [1.0, value]}
+        state.memo.baseline_first[code] = hour
         state.baseline_cache.pop(code, None)
         return
     bucket = store.get(hour)
-    if bucket is not None:  # the common case: another reading in a baseline hour
+    if bucket is not None:  # another reading in a baseline hour
         bucket[0] += 1.0
         bucket[1] += value
         state.baseline_cache.pop(code, None)
         return
     span = int(cfg.baseline_hours)
-    first = min(store)
-    if hour >= first + span:
+    # The first hour of the store, remembered (derived: min(store) after a state is loaded).
+    firsts = state.memo.baseline_first
+    first = firsts.get(code)
+    if first is None:
+        first = firsts[code] = min(store)
+    if hour >= first + span:  # the common case once the baseline hours are over
         return
     store[hour] = [1.0, value]
     if hour < first:
+        firsts[code] = hour
         for h in [h for h in store if h >= hour + span]:
             del store[h]
     state.baseline_cache.pop(code, None)

@@ -108,6 +108,7 @@ class Memo:
     labs: dict[str, int] = field(default_factory=dict)
     charted: dict[str, int] = field(default_factory=dict)
     readings: dict[str, int] = field(default_factory=dict)
+    baseline_first: dict[str, int] = field(default_factory=dict)  # min(state.baseline[code])
     cfg: object = None
     cached: dict[str, Cached] = field(default_factory=dict)
 
