@@ -14,6 +14,23 @@ from monitor.errors import InternalError
 EXIT_INTERNAL = 3
 
 
+def _jobs(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def jobs_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help="worker processes, patients partitioned across them; the output is the same for "
+        "every N (default: one per core, or one for an input under 16 MiB)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nms-monitor",
@@ -29,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         "transitions go to standard output as JSON lines; rejected lines and the summary go to "
         "standard error. Exit 0 when it ran, 2 for unusable arguments or unreadable files.",
     )
-    rp.add_argument("files", nargs="+", metavar="FILE", help="NDJSON file, or - for stdin")
+    rp.add_argument(
+        "files", nargs="+", metavar="FILE", help="NDJSON file (gzip allowed), or - for stdin"
+    )
     rp.add_argument(
         "--summary",
         action="store_true",
@@ -38,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--pretty", action="store_true", help="human-readable alert text instead of JSON lines"
     )
+    jobs_arg(rp)
 
     def bootstrap_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -169,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="event: event-time order as replay (default); file: file order, i.e. arrival "
         "order for a simulated cohort, as a live worker sees it",
     )
+    jobs_arg(ev)
 
     sc = sub.add_parser("schemas", help="write the JSON Schema files of the contracts")
     sc.add_argument("--out", default="schemas", help="directory (default: schemas)")
@@ -200,7 +221,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from monitor.cli.replay import run_replay
         from monitor.settings import load_settings
 
-        return run_replay(args.files, load_settings().clinical, args.summary, args.pretty)
+        clinical = load_settings().clinical
+        return run_replay(args.files, clinical, args.summary, args.pretty, args.jobs)
     if args.command in ("worker", "run", "send", "alerts"):
         from monitor.cli import stream_cmds as sc
         from monitor.settings import load_settings
@@ -232,6 +254,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             args.sweep,
             args.timeline,
             args.order,
+            args.jobs,
         )
     if args.command == "schemas":
         from monitor.cli.schemas import run_schemas

@@ -14,12 +14,13 @@ import pytest
 from monitor import errors
 from monitor.cli.main import EXIT_INTERNAL, main
 from monitor.contracts.decode import DecodeError, Rejection
-from monitor.engine import EventRejected, InvariantError, ward
+from monitor.engine import EventRejected, InvariantError
 from monitor.engine.serde import StateFormatError
 from monitor.evaluation.cases import CaseError
 from monitor.evaluation.truth import TruthError
 from monitor.knowledge.catalogue import CatalogueError
 from monitor.knowledge.units import ImplausibleValue
+from monitor.offline import states
 
 ROOT = Path(__file__).resolve().parents[2]
 WARD = ROOT / "examples" / "ward.ndjson"
@@ -75,7 +76,7 @@ def test_replay_stops_on_an_invariant_error_with_status_3(
 ) -> None:
     """Never handled as a rejected event: the command stops at the first one, says it is a
     bug, and exits 3 (a refusal of the same event would have been reported and skipped)."""
-    real = ward.step
+    real = states.step
     calls = 0
 
     def broken(state: object, event: object, cfg: object) -> object:
@@ -85,7 +86,7 @@ def test_replay_stops_on_an_invariant_error_with_status_3(
             raise InvariantError("the fifth event broke a rule")
         return real(state, event, cfg)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ward, "step", broken)
+    monkeypatch.setattr(states, "step", broken)
     code = main(["replay", str(WARD)])
     err = capsys.readouterr().err
     assert code == EXIT_INTERNAL == 3
