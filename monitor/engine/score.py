@@ -9,6 +9,7 @@ there is no NMS alert.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from monitor.engine import autonomic as a
 from monitor.engine import detectors as d
@@ -25,9 +26,11 @@ from monitor.knowledge.iec import CRITERIA
 from monitor.knowledge.thresholds import ClinicalSettings
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
-    """The cheap summary the lifecycle compares: what is met, the score and the priority."""
+class Evaluation(NamedTuple):
+    """The cheap summary the lifecycle compares: what is met, the score and the priority.
+
+    A named tuple: one is built per evaluation (every few events), and a frozen dataclass costs
+    a ``__setattr__`` per field to build."""
 
     now: float
     met_mask: int

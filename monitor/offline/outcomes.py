@@ -11,7 +11,7 @@ else, an :class:`~monitor.errors.InternalError` above all, propagates and stops 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from monitor.contracts.decode import decode_event
 from monitor.contracts.events import Event
@@ -20,10 +20,10 @@ from monitor.engine.ward import Ward
 from monitor.errors import DecodeError, EventRejected, Rejection
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What became of one line: refused with a reason (``event`` set when the engine refused a
-    valid event), or stepped (``result``: the transitions, duplicate, unrecognised drug)."""
+    valid event), or stepped (``result``: the transitions, duplicate, unrecognised drug). A
+    named tuple: one is built per line."""
 
     record: tuple[object, ...]  # the line's record (its order key and where it came from)
     event: Event | None
