@@ -21,6 +21,10 @@ def _count(n: float) -> str:
     return f"{n:.0f}"
 
 
+def _amount(n: float, unit: str) -> str:
+    return f"{n / 1e6:.1f} MB" if unit == "B" else f"{_count(n)} {unit}"
+
+
 def _clock(seconds: float) -> str:
     s = int(seconds)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
@@ -46,10 +50,11 @@ class Progress:
         self._drawn = now
         elapsed = max(now - self.started, 1e-9)
         rate = done / elapsed
-        text = f"{self.label}: {_count(done)} {self.unit}"
+        text = f"{self.label}: {_amount(done, self.unit)}"
         if self.total:
-            text += f" of {_count(self.total)} ({100 * min(done / self.total, 1.0):.0f} %)"
-        text += f", {_count(rate)} {self.unit}/s"
+            share = 100 * min(done / self.total, 1.0)
+            text += f" of {_amount(self.total, self.unit)} ({share:.0f} %)"
+        text += f", {_amount(rate, self.unit)}/s"
         if self.total and rate > 0 and done < self.total:
             text += f", {_clock((self.total - done) / rate)} left"
         self._write(text)
