@@ -161,7 +161,7 @@ def test_progress_is_drawn_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -
     p.update(500)
     p.close()
     text = term.getvalue()
-    assert "replay: 500 events of 1.0k (50 %)" in text and "left" in text
+    assert "replay: 500 events of 1.0k events (50 %)" in text and "left" in text
     assert text.endswith("\r")
     quiet = io.StringIO()
     q = Progress("replay", 1000, "events", quiet)
