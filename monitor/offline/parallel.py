@@ -107,11 +107,11 @@ def _run(
     for r in sorted_chunks:
         offsets[r.chunk.file, r.chunk.index] = seen.get(r.chunk.file, 0)
         seen[r.chunk.file] = offsets[r.chunk.file, r.chunk.index] + r.lines
-        for lineno, rejection in r.refused:
+        for lineno, rejection in r.refusals():
             refused(
                 sources[r.chunk.file].name, offsets[r.chunk.file, r.chunk.index] + lineno, rejection
             )
-        lines += r.keyed + len(r.refused)
+        lines += r.keyed + r.n_refused
         if r.last_time is not None and (last is None or r.last_time > last):
             last = r.last_time
     names = [s.name for s in sources]

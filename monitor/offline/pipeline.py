@@ -29,11 +29,14 @@ from monitor.errors import DecodeError, Rejection
 from monitor.knowledge.thresholds import ClinicalSettings
 from monitor.offline.order import event_key, order_key, partition
 from monitor.offline.outcomes import Outcome, outcomes
-from monitor.offline.runs import merge_runs, write_run
+from monitor.offline.runs import merge_runs, read_run, write_run
 from monitor.offline.sources import Chunk, Reading, chunk_lines
 from monitor.offline.states import SpillingWard
 
 Run = str | list[tuple[Any, ...]]  # a run file, or (one small input, in one process) its records
+# Refused lines of a chunk held in memory until the caller reports them; more go to a file
+# (an input of nothing but bad lines must not fill the memory either).
+MAX_REFUSED_HELD = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +45,12 @@ class ChunkResult:
     lines: int  # physical lines of the chunk (blank ones included)
     keyed: int  # lines given to the engine (non-blank, keyed)
     runs: list[list[Run]]  # per partition, sorted runs
-    refused: list[tuple[int, Rejection]]  # (line number in the chunk, why), in file order
+    refused: Run  # (line number in the chunk, why), in file order; a file when there are many
+    n_refused: int
     last_time: float | None  # the latest event time keyed
+
+    def refusals(self) -> Iterator[tuple[int, Rejection]]:
+        return read_run(self.refused) if isinstance(self.refused, str) else iter(self.refused)
 
 
 def sort_chunk(
@@ -97,7 +104,9 @@ def sort_chunk(
             spill(keep=False)
             held = 0
     spill(keep=in_memory and not any(runs))
-    return ChunkResult(chunk, reading.lines, keyed, runs, refused, last)
+    n_refused = len(refused)
+    kept: Run = refused if n_refused <= MAX_REFUSED_HELD else write_run(refused, f"{stem}-refused")
+    return ChunkResult(chunk, reading.lines, keyed, runs, kept, n_refused, last)
 
 
 def _patient_of(line: bytes) -> object:

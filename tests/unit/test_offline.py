@@ -17,10 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.cli.main import main
+from monitor.cli.replay import run_replay
 from monitor.engine.ward import Ward
 from monitor.errors import EventRejected
 from monitor.evaluation.runner import run_engine
 from monitor.knowledge.thresholds import ClinicalSettings
+from monitor.offline import pipeline
 from monitor.offline.progress import Progress
 from monitor.offline.runs import merge_runs, write_run
 from monitor.offline.sources import Reading, chunk_lines, open_sources, plan_chunks
@@ -192,3 +194,17 @@ def test_evaluate_with_workers_and_small_runs_equals_one_process(tmp_path: Path)
     cmd = [*CLI, "evaluate", str(cohort), "--json", "--jobs", "2"]
     summary = orjson.loads(subprocess.run(cmd, capture_output=True, check=True, cwd=ROOT).stdout)
     assert summary["run"]["processes"] == 2 and summary["patients"] == 8
+
+
+def test_many_refused_lines_wait_on_disk_and_keep_their_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.ndjson"
+    bad.write_bytes(b"".join(b"not json %d\n" % i for i in range(50)) + WARD.read_bytes())
+    cfg = ClinicalSettings()
+    assert run_replay([str(bad)], cfg, summary=False, pretty=False, jobs=1) == 0
+    expected = capsys.readouterr()
+    monkeypatch.setattr(pipeline, "MAX_REFUSED_HELD", 3)
+    assert run_replay([str(bad)], cfg, summary=False, pretty=False, jobs=1, chunk_bytes=200) == 0
+    got = capsys.readouterr()
+    assert got == expected and "bad.ndjson:50: invalid_json" in got.err
