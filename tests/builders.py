@@ -10,7 +10,7 @@ from typing import Any
 from monitor.contracts.alerts import PRIORITY_RANK, Alert
 from monitor.contracts.events import EVENT_ADAPTER, Event
 from monitor.engine.errors import EventRejected
-from monitor.engine.evaluation import explain
+from monitor.engine.score import explain
 from monitor.engine.ward import Ward
 from monitor.knowledge.thresholds import ClinicalSettings
 from monitor.knowledge.units import CANONICAL_UNIT

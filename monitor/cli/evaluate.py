@@ -9,31 +9,34 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from monitor.cli.engine_run import EngineRun, run_engine
 from monitor.contracts.decode import DecodeError, decode_event
 from monitor.contracts.events import Event
-from monitor.evaluation.cases import Case, CaseError, judge, parse_case, run_case, short_citation
+from monitor.errors import CaseError, TruthError
+from monitor.evaluation.cases import Case, judge, parse_case, run_case, short_citation
 from monitor.evaluation.metrics import Metrics, compute
 from monitor.evaluation.report import PERCENT_KEYS, TARGETS, markdown, profile_figures, summary
+from monitor.evaluation.runner import EngineRun, run_engine
 from monitor.evaluation.sweep import SweepRow, sweep
-from monitor.evaluation.truth import PatientTruth, TruthError, parse_truth
+from monitor.evaluation.truth import PatientTruth, parse_truth
 from monitor.evaluation.utility import UtilityWindow
 from monitor.knowledge.thresholds import ClinicalSettings
+from monitor.offline.sources import Reading, UnreadableInput, chunk_lines, open_sources, plan_chunks
 
 
 def _inputs(directory: str, truth_path: str | None) -> tuple[list[str], Path] | str:
     base = Path(directory)
     if not base.is_dir():
         return f"{directory} is not a directory"
-    events = sorted(str(p) for p in base.glob("*.ndjson"))
+    events = sorted(str(p) for pattern in ("*.ndjson", "*.ndjson.gz") for p in base.glob(pattern))
     if not events:
-        return f"no *.ndjson event files in {directory}"
+        return f"no *.ndjson or *.ndjson.gz event files in {directory}"
     truth = Path(truth_path) if truth_path else base / "truth.json"
     if not truth.is_file():
         return f"no ground truth: {truth} does not exist (give --truth FILE)"
@@ -49,6 +52,7 @@ def run_evaluate(
     with_sweep: bool = False,
     timelines: list[str] | None = None,
     order: str = "event",
+    jobs: int | None = None,
 ) -> int:
     found = _inputs(directory, truth_path)
     if isinstance(found, str):
@@ -69,8 +73,8 @@ def run_evaluate(
         return 2
     started = time.monotonic()
     try:
-        run = run_engine(events, cfg, order)
-    except OSError as exc:
+        run = run_engine(events, cfg, order, jobs=jobs)
+    except UnreadableInput as exc:
         print(f"nms-monitor evaluate: {exc}", file=sys.stderr)
         return 2
     engine_s = time.monotonic() - started
@@ -94,6 +98,7 @@ def run_evaluate(
         "rejected_by_reason": dict(sorted(run.rejected.items())),
         "duplicates": run.duplicates,
         "order": order,
+        "processes": run.processes,
         "engine_seconds": round(engine_s, 1),
     }
     result = summary(metrics, info, settings)
@@ -168,13 +173,13 @@ def _patient_events(paths: list[str], wanted: set[str]) -> dict[str, list[Event]
     """The decodable events of a few patients (a second, cheap pass over the files)."""
     needles = [pid.encode() for pid in wanted]
     out: dict[str, list[Event]] = {pid: [] for pid in wanted}
-    for path in paths:
-        with open(path, "rb") as fh:
-            for raw in fh:
+    with tempfile.TemporaryDirectory(prefix="nms-timelines-") as tmp:
+        for chunk in plan_chunks(open_sources(paths, tmp), 1 << 62):
+            for _, raw in chunk_lines(chunk, Reading()):
                 if not any(n in raw for n in needles):  # cheap filter before decoding
                     continue
                 try:
-                    ev = decode_event(raw.strip())
+                    ev = decode_event(raw)
                 except DecodeError:
                     continue
                 if ev.patient_id in out:

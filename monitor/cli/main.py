@@ -4,10 +4,32 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 
 from monitor import __version__
 from monitor.cli.interop_args import INTEROP_COMMANDS, add_interop_parsers
+from monitor.errors import InternalError
+
+# Exit status of any command that stopped on an InternalError (a bug in nms-monitor).
+EXIT_INTERNAL = 3
+
+
+def _jobs(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def jobs_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help="worker processes, patients partitioned across them; the output is the same for "
+        "every N (default: one per core, or one for an input under 16 MiB)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         "transitions go to standard output as JSON lines; rejected lines and the summary go to "
         "standard error. Exit 0 when it ran, 2 for unusable arguments or unreadable files.",
     )
-    rp.add_argument("files", nargs="+", metavar="FILE", help="NDJSON file, or - for stdin")
+    rp.add_argument(
+        "files", nargs="+", metavar="FILE", help="NDJSON file (gzip allowed), or - for stdin"
+    )
     rp.add_argument(
         "--summary",
         action="store_true",
@@ -34,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--pretty", action="store_true", help="human-readable alert text instead of JSON lines"
     )
+    jobs_arg(rp)
 
     def bootstrap_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -188,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="event: event-time order as replay (default); file: file order, i.e. arrival "
         "order for a simulated cohort, as a live worker sees it",
     )
+    jobs_arg(ev)
 
     db = sub.add_parser(
         "dashboard",
@@ -219,13 +245,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status. An :class:`~monitor.errors.InternalError` (a bug)
+    ends any command with status 3, the traceback and a message saying so: it is never
+    handled as bad input (docs/architecture.md, "Errors")."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return _run(parser, args)
+    except InternalError as exc:
+        traceback.print_exc(file=sys.stderr)
+        print(
+            f"nms-monitor {args.command}: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in nms-monitor, not a problem with the input: the command stopped "
+            "and its output is incomplete. Please report it with the input that caused it.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "replay":
         from monitor.cli.replay import run_replay
         from monitor.settings import load_settings
 
-        return run_replay(args.files, load_settings().clinical, args.summary, args.pretty)
+        clinical = load_settings().clinical
+        return run_replay(args.files, clinical, args.summary, args.pretty, args.jobs)
     if args.command in ("worker", "run", "send", "alerts"):
         from monitor.cli import stream_cmds as sc
         from monitor.settings import load_settings
@@ -271,6 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.sweep,
             args.timeline,
             args.order,
+            args.jobs,
         )
     if args.command == "dashboard":
         from monitor.settings import load_settings

@@ -2,27 +2,36 @@
 
 Standard output carries only alert transitions (one JSON object per line, the alert contract).
 Rejected lines go to standard error as ``FILE:LINE: reason: detail`` and are counted in the
-summary; the command never stops at a bad line.
+summary; the command never stops at a bad line (it stops, with status 3, on an internal error).
+The files are sorted, partitioned by patient and replayed by ``monitor.offline`` (bounded
+memory, ``--jobs`` processes); this module counts and prints. With worker processes, each keeps
+its lines with their place in the replay order and they are merged here, so the output is byte
+for byte that of one process.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
+import heapq
+import os
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO
+from typing import Any
 
-import orjson
-
-from monitor.cli.inputs import close_inputs, ndjson_lines, open_inputs, report
 from monitor.contracts.alerts import PRIORITY_RANK, Alert
-from monitor.contracts.decode import DecodeError, Rejection, decode_event
-from monitor.engine.errors import EventRejected
 from monitor.engine.timeutil import iso
-from monitor.engine.ward import Ward
+from monitor.errors import Rejection
 from monitor.knowledge.thresholds import ClinicalSettings
+from monitor.offline.order import KIND_ORDER
+from monitor.offline.outcomes import Outcome
+from monitor.offline.parallel import Job, run_job, scratch
+from monitor.offline.pipeline import Context, SinkSpec
+from monitor.offline.runs import RunWriter, read_run
+from monitor.offline.sources import UnreadableInput
+from monitor.offline.states import SpillingWard
+
+__all__ = ["KIND_ORDER", "ReplayStats", "format_pretty", "run_replay", "unrecognised_table"]
 
 
 @dataclass(slots=True)
@@ -36,6 +45,14 @@ class ReplayStats:
     # what an integration engineer must look at first (a missed drug is a missed patient).
     unrecognised: Counter[str] = field(default_factory=Counter)
 
+    def add(self, other: ReplayStats) -> None:
+        self.lines += other.lines
+        self.events += other.events
+        self.duplicates += other.duplicates
+        self.transitions += other.transitions
+        self.rejected.update(other.rejected)
+        self.unrecognised.update(other.unrecognised)
+
 
 @dataclass(slots=True)
 class PatientSummary:
@@ -44,53 +61,6 @@ class PatientSummary:
     when: str = ""
     transitions: int = 0
     last_status: str = ""
-
-
-# Events at the same instant are replayed in a content order, never in file order, so that the
-# result does not depend on how lines were split across files: demographics and orders before
-# results, acknowledgements last (they refer to the alert the rest produces).
-KIND_ORDER = {"patient": 0, "medication": 1, "lab": 2, "assessment": 3, "vital": 4, "ack": 5}
-OrderKey = tuple[float, int, str]
-
-
-def _order_key(line: bytes) -> OrderKey | None:
-    """(event time, kind rank, event id) of a line, cheaply; None when it needs validation."""
-    try:
-        obj = orjson.loads(line)
-        when = dt.datetime.fromisoformat(obj["time"])
-        key = (when.timestamp(), KIND_ORDER[obj["kind"]], str(obj["event_id"]))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return None
-    return key if when.tzinfo is not None else None
-
-
-def read_lines(
-    files: list[tuple[str, BinaryIO]], stats: ReplayStats, err: IO[str]
-) -> list[tuple[OrderKey, int, int, bytes]]:
-    """Every decodable line with its order key, sorted; undecodable ones reported and counted.
-
-    Only the raw bytes are kept until replay, so a large input costs its size, not its objects.
-    """
-    keyed: list[tuple[OrderKey, int, int, bytes]] = []
-    for index, (name, fh) in enumerate(files):
-        for lineno, line in ndjson_lines(fh):
-            stats.lines += 1
-            key = _order_key(line)
-            if key is None:
-                try:
-                    event = decode_event(line)
-                except DecodeError as exc:
-                    _reject(stats, err, name, lineno, exc.rejection)
-                    continue
-                key = (event.time.timestamp(), KIND_ORDER[event.kind], event.event_id)
-            keyed.append((key, index, lineno, line))
-    keyed.sort()
-    return keyed
-
-
-def _reject(stats: ReplayStats, err: IO[str], name: str, lineno: int, rej: Rejection) -> None:
-    stats.rejected[rej.reason] += 1
-    report(err, name, lineno, rej)
 
 
 def _summarise(summary: dict[str, PatientSummary], alert: Alert) -> None:
@@ -124,65 +94,108 @@ def format_pretty(alert: Alert) -> str:
     return "\n".join(lines)
 
 
-def replay_events(
-    keyed: list[tuple[OrderKey, int, int, bytes]],
-    names: list[str],
-    ward: Ward,
-    stats: ReplayStats,
-    out: IO[str],
-    err: IO[str],
-    pretty: bool,
-    summary: dict[str, PatientSummary],
-) -> None:
-    def emit(alerts: list[Alert]) -> None:
-        for alert in alerts:
-            stats.transitions += 1
-            _summarise(summary, alert)
-            out.write((format_pretty(alert) if pretty else alert.model_dump_json()) + "\n")
+class ReplaySink:
+    """One partition's share of ``replay``: counts, the per-patient summary, and the lines to
+    print. In one process they are printed as they come; from worker processes they are kept
+    with their place in the replay order (``tag``) and merged by the parent."""
 
-    for _, index, lineno, line in keyed:
-        try:
-            event = decode_event(line)
-        except DecodeError as exc:
-            _reject(stats, err, names[index], lineno, exc.rejection)
-            continue
-        stats.events += 1
-        try:
-            result = ward.process(event)
-        except EventRejected as exc:
-            _reject(stats, err, names[index], lineno, exc.rejection)
-            continue
+    def __init__(self, ctx: Context, pretty: bool) -> None:
+        self.ctx = ctx
+        self.pretty = pretty
+        self.stats = ReplayStats()
+        self.summary: dict[str, PatientSummary] = {}
+        self.spill = None if ctx.direct else RunWriter(os.path.join(ctx.tmpdir, f"out-{ctx.part}"))
+
+    def _emit(self, tag: tuple[object, ...], to_err: bool, text: str) -> None:
+        if self.spill is not None:
+            self.spill.add((tag, to_err, text))
+        else:
+            print(text, file=sys.stderr if to_err else sys.stdout)
+
+    def _alerts(self, tag: tuple[object, ...], alerts: list[Alert]) -> None:
+        for i, alert in enumerate(alerts):
+            self.stats.transitions += 1
+            _summarise(self.summary, alert)
+            text = format_pretty(alert) if self.pretty else alert.model_dump_json()
+            self._emit((*tag, i), False, text)
+
+    def outcome(self, o: Outcome) -> None:
+        stats = self.stats
+        if o.event is not None:
+            stats.events += 1
+        if o.rejection is not None:
+            stats.rejected[o.rejection.reason] += 1
+            name, line = self.ctx.where(o.record)
+            self._emit((0, *o.record), True, f"{name}:{line}: {o.rejection.reason}: "
+                       f"{o.rejection.detail}")  # fmt: skip
+            return
+        result = o.result
+        assert result is not None
         if result.duplicate:
             stats.duplicates += 1
         if result.unrecognised is not None:
             stats.unrecognised[" ".join(result.unrecognised.split())] += 1
-        emit(result.transitions)
-    if keyed:
-        # The input covers time up to its last event: let every patient reach it.
-        emit(ward.tick_all(keyed[-1][0][0]))
+        if result.transitions:
+            self._alerts((0, *o.record), result.transitions)
+
+    def ticked(self, patient_id: str, alerts: list[Alert]) -> None:
+        self._alerts((1, patient_id), alerts)
+
+    def finish(self, ward: SpillingWard) -> ReplayPart:
+        spilled = self.spill.close() if self.spill is not None else None
+        return ReplayPart(self.stats, self.summary, ward.patients(), spilled)
 
 
-def run_replay(paths: list[str], cfg: ClinicalSettings, summary: bool, pretty: bool) -> int:
-    opened = open_inputs(paths)
-    if isinstance(opened, str):
-        print(f"nms-monitor replay: {opened}", file=sys.stderr)
-        return 2
+@dataclass(slots=True)
+class ReplayPart:
+    stats: ReplayStats
+    summary: dict[str, PatientSummary]
+    patients: list[str]
+    output: str | None  # the spilled lines of a worker process
+
+
+def run_replay(
+    paths: list[str],
+    cfg: ClinicalSettings,
+    summary: bool,
+    pretty: bool,
+    jobs: int | None = None,
+    **options: Any,
+) -> int:
+    """``nms-monitor replay``: exit status 0, or 2 for unreadable input. ``options``: further
+    :class:`~monitor.offline.parallel.Job` fields (chunk, run and state limits)."""
     stats = ReplayStats()
+
+    def refused(name: str, line: int, rejection: Rejection) -> None:
+        stats.rejected[rejection.reason] += 1
+        print(f"{name}:{line}: {rejection.reason}: {rejection.detail}", file=sys.stderr)
+
     # Engine state is many small long-lived objects and few cycles: collecting young objects
     # every 700 allocations only burns time (about a third of replay time on 1M events).
     gc.set_threshold(50_000, 20, 100)
-    try:
-        keyed = read_lines(opened, stats, sys.stderr)
-    finally:
-        close_inputs(opened)
-    table: dict[str, PatientSummary] = {}
-    ward = Ward(cfg)
-    replay_events(keyed, [n for n, _ in opened], ward, stats, sys.stdout, sys.stderr, pretty, table)
+    job = Job(paths, cfg, SinkSpec(ReplaySink, (pretty,)), jobs=jobs, **options)
+    with scratch("replay") as tmp:
+        try:
+            result = run_job(job, refused, tmp)
+        except UnreadableInput as exc:
+            print(f"nms-monitor replay: {exc}", file=sys.stderr)
+            return 2
+        parts: list[ReplayPart] = result.parts
+        spilled = [read_run(p.output) for p in parts if p.output]
+        for _, to_err, text in heapq.merge(*spilled):  # worker processes: in replay order
+            print(text, file=sys.stderr if to_err else sys.stdout)
     sys.stdout.flush()
+    stats.lines = result.lines
+    table: dict[str, PatientSummary] = {}
+    patients: list[str] = []
+    for p in parts:
+        stats.add(p.stats)
+        table.update(p.summary)
+        patients += p.patients
     rejected = sum(stats.rejected.values())
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats.rejected.items()))
     print(
-        f"replay: {stats.lines} lines, {stats.events} events, {len(ward.states)} patients, "
+        f"replay: {stats.lines} lines, {stats.events} events, {len(patients)} patients, "
         f"{rejected} rejected{' (' + reasons + ')' if reasons else ''}, "
         f"{stats.duplicates} duplicates, {stats.transitions} alert transitions, "
         f"{sum(stats.unrecognised.values())} medication records of "
@@ -190,7 +203,7 @@ def run_replay(paths: list[str], cfg: ClinicalSettings, summary: bool, pretty: b
         file=sys.stderr,
     )
     if summary:
-        print(_table(ward, table), file=sys.stderr)
+        print(_table(sorted(patients), table), file=sys.stderr)
         print(unrecognised_table(stats.unrecognised), file=sys.stderr)
     return 0
 
@@ -208,9 +221,9 @@ def unrecognised_table(names: Counter[str]) -> str:
     return "\n".join(lines)
 
 
-def _table(ward: Ward, table: dict[str, PatientSummary]) -> str:
+def _table(patients: list[str], table: dict[str, PatientSummary]) -> str:
     rows = [("patient", "highest", "score", "when", "transitions", "last")]
-    for pid in sorted(ward.states):
+    for pid in patients:
         s = table.get(pid, PatientSummary())
         rows.append(
             (pid, s.priority or "-", str(s.score) if s.priority else "-", s.when or "-",

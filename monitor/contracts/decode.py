@@ -2,33 +2,19 @@
 
 Reasons (stable strings, used as dead-letter reasons and metric label values):
 ``invalid_json``, ``not_an_object``, ``unknown_kind``, ``missing_field``, ``naive_timestamp``,
-``invalid_field``, ``too_large``. The engine adds its own (see ``monitor.engine.errors``).
+``invalid_field``, ``too_large``. The engine adds its own (:class:`monitor.errors.EventRejected`).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from pydantic import ValidationError
 
 from monitor.contracts.events import EVENT_ADAPTER, EVENT_KINDS, Event
+from monitor.errors import DecodeError, Rejection
+
+__all__ = ["MAX_EVENT_BYTES", "DecodeError", "Rejection", "decode_event"]
 
 MAX_EVENT_BYTES = 64 * 1024
-
-
-class Rejection(NamedTuple):
-    """Why an input was refused: a stable reason code and a human-readable detail."""
-
-    reason: str
-    detail: str
-
-
-class DecodeError(ValueError):
-    """The input is not a valid event; carries a :class:`Rejection`."""
-
-    def __init__(self, rejection: Rejection) -> None:
-        super().__init__(f"{rejection.reason}: {rejection.detail}")
-        self.rejection = rejection
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

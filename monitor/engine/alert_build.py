@@ -1,10 +1,7 @@
 """Build the alert contract object for one transition, with its explanation.
 
-Recommendations: clinical-reference section 3 (parkinsonism-hyperpyrexia: restart the drug; depot
-exposure lasts weeks), section 6 (differential) and section 1 (criterion 8 needs a work-up). The
-first actions for suspected NMS (stop the antagonist, supportive care, CK/renal monitoring) follow
-Strawn JR et al., Am J Psychiatry 2007;164:870-876 and Pileggi DJ & Cook AM, Ann Pharmacother
-2016;50:973-981.
+Which recommendations apply is decided here; their words and sources are in
+``monitor.knowledge.alert_texts``.
 """
 
 from __future__ import annotations
@@ -19,11 +16,13 @@ from monitor.contracts.alerts import (
     ExposureDrug,
     WithdrawnDrug,
 )
-from monitor.engine.evaluation import MAX_COMPUTABLE, Explained
 from monitor.engine.exposure import risk_factors
+from monitor.engine.score import Explained
 from monitor.engine.state import AlertState, PatientState
 from monitor.engine.timeutil import to_datetime
 from monitor.engine.trends import trends
+from monitor.knowledge import alert_texts as txt
+from monitor.knowledge.iec import MAX_COMPUTABLE, MAX_SCORE
 from monitor.knowledge.thresholds import ClinicalSettings
 
 
@@ -45,42 +44,26 @@ def recommendations(ex: Explained, withdrawn_only: bool, now: float) -> list[str
     stale = sorted({(code, t) for _, _, f in ex.findings if f.met for code, t in f.stale})
     if stale:
         signs = ", ".join(
-            f"{code.replace('_', ' ')} (charted {(now - t) / 3600:.0f} h ago)" for code, t in stale
+            txt.REEXAMINE_SIGN.format(sign=code.replace("_", " "), hours=(now - t) / 3600)
+            for code, t in stale
         )
-        out.append(
-            f"Re-examine the patient and re-chart: the score rests on charting over a day old: "
-            f"{signs}."
-        )
+        out.append(txt.REEXAMINE.format(signs=signs))
     if ex.active:
-        names = ", ".join(a.drug for a in ex.active)
-        out.append(f"Review and hold the dopamine antagonist(s) now: {names}.")
+        out.append(txt.HOLD_ANTAGONIST.format(drugs=", ".join(a.drug for a in ex.active)))
     if ex.withdrawn:
-        names = ", ".join(w.drug for w in ex.withdrawn)
-        out.append(
-            f"Dopaminergic drug stopped or cut ({names}): restart it promptly "
-            "(parkinsonism-hyperpyrexia); do not just stop things."
-        )
-    out.append(
-        "Measure core temperature, CK, creatinine, electrolytes and urine myoglobin; repeat CK."
-    )
-    out.append(
-        "Supportive care: active cooling, IV fluids, close monitoring in a high-dependency "
-        "setting; benzodiazepines, dantrolene or bromocriptine are a senior clinician's decision."
-    )
+        out.append(txt.RESTART_DOPAMINERGIC.format(drugs=", ".join(w.drug for w in ex.withdrawn)))
+    out.append(txt.INVESTIGATIONS)
+    out.append(txt.SUPPORTIVE_CARE)
     if any(a.long_acting for a in ex.active):
         until = max(a.until for a in ex.active if a.long_acting)
-        out.append(
-            "Long-acting injection given: the drug persists for weeks to months (counted until "
-            f"{to_datetime(until):%Y-%m-%d}); plan prolonged monitoring."
-        )
+        out.append(txt.LONG_ACTING.format(until=f"{to_datetime(until):%Y-%m-%d}"))
     if ex.differential:
-        out.append("Consider the differential: " + ", ".join(c for c, _ in ex.differential) + ".")
+        out.append(
+            txt.CONSIDER_DIFFERENTIAL.format(conditions=", ".join(c for c, _ in ex.differential))
+        )
     met8 = any(name == "negative_workup" and f.met for name, _, f in ex.findings)
     if not met8 and not withdrawn_only:
-        out.append(
-            "Document the work-up excluding infectious, toxic, metabolic and neurological "
-            "causes (criterion 8)."
-        )
+        out.append(txt.DOCUMENT_WORKUP)
     return out
 
 
@@ -143,7 +126,7 @@ def build_alert(
         opened_at=to_datetime(alert.opened_at),
         score=score,
         cutoff=cfg.cutoff,
-        max_computable_score=100 if met8 else MAX_COMPUTABLE,
+        max_computable_score=MAX_SCORE if met8 else MAX_COMPUTABLE,
         criteria=criteria,
         exposure=exposure,
         differential=[Differential(condition=c, reason=r) for c, r in ex.differential],

@@ -26,11 +26,11 @@ from monitor.contracts.events import (
     VitalEvent,
 )
 from monitor.engine import ingest
-from monitor.engine.errors import EventRejected, InvariantError
-from monitor.engine.evaluation import evaluate
+from monitor.engine.hotpath import evaluate
 from monitor.engine.lifecycle import advance, apply_ack, check_ack, resolve_on_discharge
 from monitor.engine.state import PatientState
 from monitor.engine.timeutil import iso
+from monitor.errors import EventRejected, InvariantError
 from monitor.knowledge.thresholds import HOUR, ClinicalSettings, HotPath, hot_path
 
 
@@ -66,27 +66,29 @@ def _prune_seen(state: PatientState, cfg: ClinicalSettings) -> None:
         del state.seen[eid]
 
 
+def _too_late(t: float, clock: float, cfg: ClinicalSettings) -> EventRejected:
+    return EventRejected(
+        "too_late",
+        f"event time {iso(t)} is more than {cfg.allowed_lateness_hours:g} h behind the "
+        f"patient's clock {iso(clock)}",
+    )
+
+
 def step(state: PatientState, event: Event, cfg: ClinicalSettings) -> StepResult:
     """Apply one event; returns the alert transitions it causes."""
     if event.patient_id != state.patient_id:
         raise InvariantError(f"event for another patient given to state {state.patient_id!r}")
     t = event.time.timestamp()
-    is_vital = isinstance(event, VitalEvent)
-    vkey = 0
-    if is_vital:
-        vkey = _vital_key(event.event_id)
-        if vkey in state.vital_seen:
-            return StepResult(state, [], True)
-    elif event.event_id in state.seen:
+    if isinstance(event, VitalEvent):
+        return _step_vital(state, event, t, cfg)
+    if event.event_id in state.seen:
         return StepResult(state, [], True)
+    is_vital = False
+    vkey = 0
     clock = state.clock
     hot = hot_path(cfg)
     if clock is not None and t < clock - hot.lateness_s:
-        raise EventRejected(
-            "too_late",
-            f"event time {iso(t)} is more than {cfg.allowed_lateness_hours:g} h behind the "
-            f"patient's clock {iso(clock)}",
-        )
+        raise _too_late(t, clock, cfg)
     transitions: list[Alert] = []
     urgent = not is_vital
     unrecognised = None
@@ -131,6 +133,38 @@ def step(state: PatientState, event: Event, cfg: ClinicalSettings) -> StepResult
     if not isinstance(event, AckEvent):
         transitions.extend(_evaluate_if_due(state, state.clock, cfg, hot, force=urgent))
     return StepResult(state, transitions, False, unrecognised)
+
+
+def _step_vital(
+    state: PatientState, event: VitalEvent, t: float, cfg: ClinicalSettings
+) -> StepResult:
+    """:func:`step` for a vital sign (most events): the same steps in the same order, with the
+    evaluation interval tested before calling :func:`_evaluate_if_due` (which tests it again)."""
+    vkey = _vital_key(event.event_id)
+    if vkey in state.vital_seen:
+        return StepResult(state, [], True)
+    clock = state.clock
+    hot = hot_path(cfg)
+    if clock is not None and t < clock - hot.lateness_s:
+        raise _too_late(t, clock, cfg)
+    urgent = ingest.ingest_vital(state, event, t, cfg, hot)
+    _remember_vital(state, vkey, cfg)
+    if clock is None or t > clock:
+        state.clock = t
+        if clock is not None and int(t // HOUR) != int(clock // HOUR):
+            _prune_seen(state, cfg)
+        clock = t
+    if state.first_seen is None or t < state.first_seen:
+        state.first_seen = t
+    state.dirty = True
+    if not urgent:
+        last = state.last_eval
+        interval = hot.eval_interval_s
+        if last is not None and interval > 0:
+            now = last if clock < last else clock
+            if int(now // interval) == int(last // interval):
+                return StepResult(state, [], False)
+    return StepResult(state, _evaluate_if_due(state, clock, cfg, hot, force=urgent), False)
 
 
 def _evaluate_if_due(

@@ -1,4 +1,5 @@
-"""Detectors for IEC criteria 2-8, evaluated at event time ``now`` from the bounded summaries.
+"""Detectors for IEC criteria 2-5 and 8, evaluated at event time ``now`` from the bounded
+summaries (6 and 7, over hourly means of vital signs: :mod:`monitor.engine.autonomic`).
 
 Each returns a :class:`Finding`; with ``explain=False`` only ``met`` is computed (the hot path),
 with ``explain=True`` also the human detail and the evidence behind it.
@@ -9,13 +10,10 @@ window, so a window of W hours covers between W and W + 1 hours of readings.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 
 from monitor.contracts.alerts import Evidence
-from monitor.engine.baseline import baseline
 from monitor.engine.state import PatientState, Reading
 from monitor.engine.timeutil import to_datetime
 from monitor.knowledge.thresholds import HOUR, ClinicalSettings
@@ -31,7 +29,8 @@ class Finding:
     stale: list[tuple[str, float]] = field(default_factory=list)
 
 
-def _hours(now: float, window_hours: float) -> range:
+def hours_in_window(now: float, window_hours: float) -> range:
+    """The hourly buckets a window of ``window_hours`` ending at ``now`` touches."""
     return range(int((now - window_hours * HOUR) // HOUR), int(now // HOUR) + 1)
 
 
@@ -45,7 +44,7 @@ def hyperthermia(state: PatientState, now: float, cfg: ClinicalSettings, explain
     first: float | None = None
     last: float | None = None
     elevated = []
-    for h in _hours(now, cfg.fever_window_hours):
+    for h in hours_in_window(now, cfg.fever_window_hours):
         b = state.temps.get(h)
         if b is None or not b.n_elevated or b.first_elevated is None or b.last_elevated is None:
             continue
@@ -153,7 +152,7 @@ def consecutive_pair(
     return first, second
 
 
-def _charted(
+def charted_latest(
     state: PatientState, code: str, now: float, cfg: ClinicalSettings
 ) -> tuple[float, bool, str] | None:
     """The latest charting of ``code`` up to ``now``, while inside ``sign_horizon_hours``."""
@@ -163,20 +162,33 @@ def _charted(
     return rec
 
 
-def _is_stale(t: float, now: float, cfg: ClinicalSettings) -> bool:
+def charted_present(state: PatientState, code: str, now: float, cfg: ClinicalSettings) -> bool:
+    """Whether :func:`charted_sign` is met: the latest charting in the horizon says present."""
+    rec = charted_latest(state, code, now, cfg)
+    return rec is not None and rec[1]
+
+
+def workup_negative(state: PatientState, now: float) -> bool:
+    """Whether :func:`negative_workup` is met: the latest charted work-up up to ``now`` is
+    negative (no horizon: a work-up stays done)."""
+    rec = state.charted.get("negative_workup")
+    return rec is not None and rec[0] <= now and rec[1]
+
+
+def is_stale(t: float, now: float, cfg: ClinicalSettings) -> bool:
     return now - t > cfg.sign_stale_hours * HOUR
 
 
-def _age(t: float, now: float) -> str:
+def age_text(t: float, now: float) -> str:
     hours = (now - t) / HOUR
     return f"{hours:.0f} h ago" if hours >= 1 else f"{hours * 60:.0f} min ago"
 
 
-def _charted_evidence(
+def charted_evidence(
     code: str, rec: tuple[float, bool, str], now: float, cfg: ClinicalSettings
 ) -> Evidence:
-    note = f"charted {_age(rec[0], now)}"
-    if rec[1] and _is_stale(rec[0], now, cfg):
+    note = f"charted {age_text(rec[0], now)}"
+    if rec[1] and is_stale(rec[0], now, cfg):
         note += f"; not re-charted for over {cfg.sign_stale_hours:g} h: re-examine"
     return Evidence(event_id=rec[2], time=to_datetime(rec[0]), code=code, value=rec[1], note=note)
 
@@ -190,19 +202,19 @@ def charted_sign(
     ``sign_horizon_hours`` have passed (charting by exception: a sign is charted when it appears
     and when it changes; reference section 1).
     """
-    rec = _charted(state, code, now, cfg)
-    met = rec is not None and rec[1]
+    met = charted_present(state, code, now, cfg)
     if not explain:
         return Finding(met)
+    rec = charted_latest(state, code, now, cfg)
     label = code.replace("_", " ")
     if rec is None:
         return Finding(False, f"no {label} charted in the last {cfg.sign_horizon_hours:g} h")
     state_word = "present" if rec[1] else "absent"
-    detail = f"{label} charted {state_word} {_age(rec[0], now)}"
-    stale = [(code, rec[0])] if met and _is_stale(rec[0], now, cfg) else []
+    detail = f"{label} charted {state_word} {age_text(rec[0], now)}"
+    stale = [(code, rec[0])] if met and is_stale(rec[0], now, cfg) else []
     if stale:
         detail += " (not re-charted since: re-examine)"
-    return Finding(met, detail, [_charted_evidence(code, rec, now, cfg)], stale)
+    return Finding(met, detail, [charted_evidence(code, rec, now, cfg)], stale)
 
 
 def mental_status(state: PatientState, now: float, cfg: ClinicalSettings, explain: bool) -> Finding:
@@ -212,7 +224,7 @@ def mental_status(state: PatientState, now: float, cfg: ClinicalSettings, explai
     window) at or below ``gcs_abnormal_at_or_below`` or ``gcs_drop_points`` below the best GCS of
     the previous ``gcs_lookback_hours``.
     """
-    rec = _charted(state, "mental_status", now, cfg)
+    rec = charted_latest(state, "mental_status", now, cfg)
     flag = rec is not None and rec[1]
     gcs_met = False
     latest = None
@@ -237,12 +249,11 @@ def mental_status(state: PatientState, now: float, cfg: ClinicalSettings, explai
     parts: list[str] = []
     evidence: list[Evidence] = []
     if rec is not None:
-        parts.append(
-            f"altered mental status charted {'present' if rec[1] else 'absent'} {_age(rec[0], now)}"
-        )
-        evidence.append(_charted_evidence("mental_status", rec, now, cfg))
+        word = "present" if rec[1] else "absent"
+        parts.append(f"altered mental status charted {word} {age_text(rec[0], now)}")
+        evidence.append(charted_evidence("mental_status", rec, now, cfg))
     if latest is not None:
-        txt = f"GCS {latest[1]} {_age(latest[0], now)}"
+        txt = f"GCS {latest[1]} {age_text(latest[0], now)}"
         if best is not None:
             txt += f" (best {best} in the previous {cfg.gcs_lookback_hours:g} h)"
         parts.append(txt)
@@ -254,12 +265,12 @@ def mental_status(state: PatientState, now: float, cfg: ClinicalSettings, explai
                 value=latest[1],
                 threshold=float(cfg.gcs_abnormal_at_or_below),
                 baseline=float(best) if best is not None else None,
-                note=f"charted {_age(latest[0], now)}",
+                note=f"charted {age_text(latest[0], now)}",
             )
         )
     stale: list[tuple[str, float]] = []
-    fresh = (flag and rec is not None and not _is_stale(rec[0], now, cfg)) or (
-        gcs_met and latest is not None and not _is_stale(latest[0], now, cfg)
+    fresh = (flag and rec is not None and not is_stale(rec[0], now, cfg)) or (
+        gcs_met and latest is not None and not is_stale(latest[0], now, cfg)
     )
     if met and not fresh:
         if flag and rec is not None:
@@ -320,198 +331,6 @@ def ck_elevation(state: PatientState, now: float, cfg: ClinicalSettings, explain
     return Finding(met, f"CK {best[1]:.0f} U/L = {best_ratio:.1f} x ULN", [ev])
 
 
-def _mean_buckets(
-    state: PatientState, code: str, now: float, window_hours: float
-) -> list[tuple[int, float, float]]:
-    by_hour = state.vitals.get(code)
-    if not by_hour:
-        return []
-    out = []
-    for h in _hours(now, window_hours):
-        b = by_hour.get(h)
-        if b is not None and h * HOUR <= now:
-            out.append((h, b[1] / b[0], b[0]))
-    return out
-
-
-def _mean_evidence(
-    code: str,
-    hour: int,
-    mean: float,
-    n: float,
-    unit: str,
-    threshold: float | None,
-    base: float | None,
-) -> Evidence:
-    return Evidence(
-        time=to_datetime(hour * HOUR),
-        code=code,
-        value=round(mean, 1),
-        unit=unit,
-        threshold=round(threshold, 1) if threshold is not None else None,
-        baseline=round(base, 1) if base is not None else None,
-        note=f"mean of {int(n)} reading(s) in the hour from this time",
-    )
-
-
-def sympathetic_lability(
-    state: PatientState, now: float, cfg: ClinicalSettings, explain: bool
-) -> Finding:
-    """IEC 6 (Gurrera 2011): at least 2 of (a) SBP or DBP >= 25 % above baseline; (b) fluctuation
-    >= 20 mmHg diastolic or >= 25 mmHg systolic within 24 h; (c) diaphoresis; (d) incontinence.
-
-    (a) and (b) use hourly means, so one arterial-line flush spike cannot make them; (a) needs
-    ``bp_raised_occasions`` raised hours, or that many consecutive raised charted readings (ward
-    charting every 8-24 h; :func:`consecutive_pair`), the repeated-observation rule of the
-    alarm-fatigue section of the reference.
-    """
-    signs: list[str] = []
-    evidence: list[Evidence] = []
-    elevated = None
-    raised_hours: set[int] = set()
-    pairs: list[tuple[str, tuple[Reading, Reading], float]] = []
-    swings: list[tuple[str, float, tuple[int, float, float], tuple[int, float, float], float]] = []
-    for code, fluct in (
-        ("systolic_bp", cfg.sbp_fluctuation_mmhg),
-        ("diastolic_bp", cfg.dbp_fluctuation_mmhg),
-    ):
-        means = _mean_buckets(
-            state, code, now, max(cfg.vital_window_hours, cfg.lability_window_hours)
-        )
-        if not means:
-            continue
-        base = baseline(state, code, cfg)
-        threshold = base.value * (1.0 + cfg.bp_above_baseline_fraction)
-        recent_from = now - cfg.vital_window_hours * HOUR - HOUR
-        for m in means:
-            if m[1] >= threshold and m[0] * HOUR > recent_from:
-                raised_hours.add(m[0])
-                if elevated is None or m[1] / threshold > elevated[1][1] / elevated[2]:
-                    elevated = (code, m, threshold, base)
-        if cfg.bp_raised_occasions <= 2:
-            pair = consecutive_pair(
-                state, code, now, cfg.vital_window_hours, cfg, partial(operator.le, threshold)
-            )
-            if pair is not None:
-                pairs.append((code, pair, threshold))
-        lab_from = now - cfg.lability_window_hours * HOUR - HOUR
-        window = [m for m in means if m[0] * HOUR > lab_from]
-        if window:
-            hi = max(window, key=lambda m: m[1])
-            lo = min(window, key=lambda m: m[1])
-            if hi[1] - lo[1] >= fluct:
-                swings.append((code, hi[1] - lo[1], hi, lo, fluct))
-    raised = len(raised_hours) >= cfg.bp_raised_occasions or bool(pairs)
-    if raised:
-        signs.append("a")
-    if swings:
-        signs.append("b")
-    fresh = len(signs)
-    charted: list[tuple[str, tuple[float, bool, str]]] = []
-    for letter, code in (("c", "diaphoresis"), ("d", "incontinence")):
-        rec = _charted(state, code, now, cfg)
-        if rec is not None and rec[1]:
-            signs.append(letter)
-            charted.append((code, rec))
-            fresh += 0 if _is_stale(rec[0], now, cfg) else 1
-    met = len(signs) >= cfg.lability_signs_required
-    if not explain:
-        return Finding(met)
-    parts: list[str] = []
-    if raised and elevated is not None and len(raised_hours) >= cfg.bp_raised_occasions:
-        code, m, threshold, base = elevated
-        pct = (m[1] / base.value - 1.0) * 100.0
-        parts.append(
-            f"(a) {len(raised_hours)} hour(s) with a mean blood pressure >= "
-            f"{cfg.bp_above_baseline_fraction * 100:g} % above baseline; highest "
-            f"{code.replace('_', ' ')} {m[1]:.0f} mmHg, {pct:.0f} % above {base.value:.0f} "
-            f"({base.how})"
-        )
-        evidence.append(_mean_evidence(code, m[0], m[1], m[2], "mm[Hg]", threshold, base.value))
-    elif raised:
-        code, pair, threshold = pairs[0]
-        parts.append(
-            f"(a) two consecutive charted {code.replace('_', ' ')} readings "
-            f"{pair[0][1]:.0f} and {pair[1][1]:.0f} mmHg >= {threshold:.0f} "
-            f"({cfg.bp_above_baseline_fraction * 100:g} % above baseline)"
-        )
-        evidence += [
-            Evidence(
-                event_id=r[2],
-                time=to_datetime(r[0]),
-                code=code,
-                value=r[1],
-                unit="mm[Hg]",
-                threshold=round(threshold, 1),
-                note="consecutive charted readings",
-            )
-            for r in pair
-        ]
-    for code, swing, hi, lo, fluct in swings:
-        parts.append(
-            f"(b) {code.replace('_', ' ')} varied {swing:.0f} mmHg within "
-            f"{cfg.lability_window_hours:g} h (>= {fluct:g})"
-        )
-        evidence.append(_mean_evidence(code, hi[0], hi[1], hi[2], "mm[Hg]", None, None))
-        evidence.append(_mean_evidence(code, lo[0], lo[1], lo[2], "mm[Hg]", None, None))
-    stale: list[tuple[str, float]] = []
-    for code, rec in charted:
-        parts.append(
-            f"({'c' if code == 'diaphoresis' else 'd'}) {code} charted {_age(rec[0], now)}"
-        )
-        evidence.append(_charted_evidence(code, rec, now, cfg))
-        if met and fresh < cfg.lability_signs_required and _is_stale(rec[0], now, cfg):
-            stale.append((code, rec[0]))
-    detail = f"{len(signs)} of 4 signs (need {cfg.lability_signs_required})"
-    if parts:
-        detail += ": " + "; ".join(parts)
-    if stale:
-        detail += f"; charting older than {cfg.sign_stale_hours:g} h: re-examine"
-    return Finding(met, detail, evidence, stale)
-
-
-def hypermetabolism(
-    state: PatientState, now: float, cfg: ClinicalSettings, explain: bool
-) -> Finding:
-    """IEC 7 (Gurrera 2011): HR >= 25 % above baseline AND RR >= 50 % above baseline.
-
-    Both hourly means must be above their thresholds in the same hour, within
-    ``vital_window_hours``.
-    """
-    hr = _mean_buckets(state, "heart_rate", now, cfg.vital_window_hours)
-    rr_by_hour = state.vitals.get("respiratory_rate", {})
-    if not hr or not rr_by_hour:
-        return Finding(
-            False, "no hour with both heart rate and respiratory rate" if explain else ""
-        )
-    b_hr = baseline(state, "heart_rate", cfg)
-    b_rr = baseline(state, "respiratory_rate", cfg)
-    t_hr = b_hr.value * (1.0 + cfg.hr_above_baseline_fraction)
-    t_rr = b_rr.value * (1.0 + cfg.rr_above_baseline_fraction)
-    hit = None
-    for h, mean_hr, n_hr in hr:
-        if mean_hr < t_hr:
-            continue
-        rr = rr_by_hour.get(h)
-        if rr is not None and rr[1] / rr[0] >= t_rr:
-            hit = (h, mean_hr, n_hr, rr[1] / rr[0], rr[0])
-    met = hit is not None
-    if not explain:
-        return Finding(met)
-    base_txt = (
-        f"baselines HR {b_hr.value:.0f}/min ({b_hr.how}), RR {b_rr.value:.0f}/min ({b_rr.how})"
-    )
-    if hit is None:
-        return Finding(False, f"no hour with HR >= {t_hr:.0f} and RR >= {t_rr:.0f}; {base_txt}")
-    h, mean_hr, n_hr, mean_rr, n_rr = hit
-    evidence = [
-        _mean_evidence("heart_rate", h, mean_hr, n_hr, "/min", t_hr, b_hr.value),
-        _mean_evidence("respiratory_rate", h, mean_rr, n_rr, "/min", t_rr, b_rr.value),
-    ]
-    detail = f"HR {mean_hr:.0f}/min and RR {mean_rr:.0f}/min in the same hour; {base_txt}"
-    return Finding(True, detail, evidence)
-
-
 def negative_workup(
     state: PatientState, now: float, cfg: ClinicalSettings, explain: bool
 ) -> Finding:
@@ -520,10 +339,10 @@ def negative_workup(
     Cannot be computed from streams (clinical-reference section 1): unmet unless a clinician
     charts ``negative_workup present``; a later 'absent' withdraws it.
     """
-    rec = state.charted.get("negative_workup")
-    met = rec is not None and rec[0] <= now and rec[1]
+    met = workup_negative(state, now)
     if not explain:
         return Finding(met)
+    rec = state.charted.get("negative_workup")
     if rec is None:
         return Finding(
             False,
@@ -539,7 +358,7 @@ def negative_workup(
                 time=to_datetime(rec[0]),
                 code="negative_workup",
                 value=rec[1],
-                note=f"charted {_age(rec[0], now)}",
+                note=f"charted {age_text(rec[0], now)}",
             )
         ],
     )

@@ -15,9 +15,13 @@ from dataclasses import dataclass
 
 from monitor.engine.ingest import dose_horizon_s
 from monitor.engine.state import Dose, PatientState
+from monitor.knowledge import alert_texts as txt
 from monitor.knowledge.drugs import ANTAGONIST_CLASSES, ANTIPSYCHOTIC_CLASSES
 from monitor.knowledge.thresholds import HOUR, ClinicalSettings
 
+# The catalogue name of lithium, and the contract's history code for a previous episode.
+LITHIUM = "lithium"
+PRIOR_NMS = "prior_nms"
 _ANTAGONIST_VALUES = frozenset(c.value for c in ANTAGONIST_CLASSES)
 _ANTIPSYCHOTIC_VALUES = frozenset(c.value for c in ANTIPSYCHOTIC_CLASSES)
 
@@ -65,9 +69,9 @@ def active_antagonists(state: PatientState, now: float, cfg: ClinicalSettings) -
         if best_until is None or last is None:
             continue
         recent = [d for d in rec.doses if now - window <= d[0] <= now]
-        im = sum(1 for d in recent if d[2] in ("im", "iv"))
+        im = sum(1 for d in recent if d[2] in txt.PARENTERAL_ROUTES)
         amounts = [d[1] for d in recent if d[1] is not None]
-        escalated = len(amounts) >= 2 and amounts[-1] >= 2.0 * amounts[0]
+        escalated = len(amounts) >= 2 and amounts[-1] >= cfg.rapid_escalation_multiple * amounts[0]
         depot = [
             d[3]
             for d in rec.doses
@@ -141,24 +145,24 @@ def _dose_cut(given: list[Dose], fraction: float) -> Dose | None:
 def risk_factors(
     state: PatientState, active: list[ActiveDrug], now: float, cfg: ClinicalSettings
 ) -> list[str]:
-    """Risk factors worth surfacing (clinical-reference section 3: Keck 1989, Viejo 2003,
-    Pearlman 1986): parenteral doses, depot, high potency, two antipsychotics, rapid escalation,
-    lithium, prior NMS."""
+    """Risk factors worth surfacing (clinical-reference section 3; texts and sources in
+    ``monitor.knowledge.alert_texts``): parenteral doses, depot, high potency, two
+    antipsychotics, rapid escalation, lithium, prior NMS."""
     out: list[str] = []
     im = sum(a.im_doses for a in active)
     if im:
-        out.append(f"{im} parenteral (IM/IV) antagonist dose(s) in the last 72 h")
+        out.append(txt.RISK_PARENTERAL.format(n=im, hours=cfg.exposure_window_hours))
     if any(a.long_acting for a in active):
-        out.append("long-acting (depot) antipsychotic: exposure persists for weeks")
+        out.append(txt.RISK_DEPOT)
     if any(cfg.drugs.high_potency(a.drug) for a in active):
-        out.append("high-potency antipsychotic")
+        out.append(txt.RISK_HIGH_POTENCY)
     if sum(1 for a in active if a.drug_class in _ANTIPSYCHOTIC_VALUES) >= 2:
-        out.append("two or more antipsychotics at once")
-    out.extend(f"rapid dose escalation of {a.drug}" for a in active if a.escalated)
-    lithium = state.meds.get("lithium")
+        out.append(txt.RISK_TWO_ANTIPSYCHOTICS)
+    out.extend(txt.RISK_ESCALATION.format(drug=a.drug) for a in active if a.escalated)
+    lithium = state.meds.get(LITHIUM)
     window = cfg.exposure_window_hours * HOUR
     if lithium is not None and any(now - window <= d[0] <= now for d in lithium.doses):
-        out.append("lithium co-medication")
-    if "prior_nms" in state.history:
-        out.append("prior NMS (about 1/3 recur on rechallenge)")
+        out.append(txt.RISK_LITHIUM)
+    if PRIOR_NMS in state.history:
+        out.append(txt.RISK_PRIOR_NMS)
     return out

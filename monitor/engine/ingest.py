@@ -13,8 +13,8 @@ from monitor.contracts.events import (
     PatientEvent,
     VitalEvent,
 )
-from monitor.engine.errors import EventRejected
 from monitor.engine.state import Dose, MedRecord, PatientState, Reading, TempBucket
+from monitor.errors import EventRejected
 from monitor.knowledge.drugs import DrugClass
 from monitor.knowledge.thresholds import HOUR, ClinicalSettings, HotPath
 from monitor.knowledge.units import (
@@ -40,6 +40,16 @@ def _reject_implausible(exc: ImplausibleValue) -> EventRejected:
     return EventRejected("implausible_value", str(exc))
 
 
+def _check_vital(code: str, value: float, cfg: ClinicalSettings, hot: HotPath) -> None:
+    low, high = hot.vital_limits[code]
+    if low <= value <= high:  # the common case, tested here before a call (false for NaN)
+        return
+    try:
+        check_vital(code, value, cfg, hot.vital_limits)
+    except ImplausibleValue as exc:
+        raise _reject_implausible(exc) from None
+
+
 def ingest_vital(
     state: PatientState, ev: VitalEvent, t: float, cfg: ClinicalSettings, hot: HotPath
 ) -> bool:
@@ -48,10 +58,7 @@ def ingest_vital(
     value = ev.value
     if code == "temperature":
         celsius = fahrenheit_to_celsius(value) if ev.unit == "[degF]" else value
-        try:
-            check_vital(code, celsius, cfg, hot.vital_limits)
-        except ImplausibleValue as exc:
-            raise _reject_implausible(exc) from None
+        _check_vital(code, celsius, cfg, hot)
         site = ev.site or "oral"
         oral = celsius + hot.site_offsets[site]
         if oral < cfg.displaced_probe_below_c and _recent_fever(state, t, cfg):
@@ -63,10 +70,7 @@ def ingest_vital(
         _add_temperature(state, ev, t, celsius, oral, site, cfg)
         _add_latest(state, code, (t, oral, ev.event_id))
         return oral > cfg.fever_threshold_c
-    try:
-        check_vital(code, value, cfg, hot.vital_limits)
-    except ImplausibleValue as exc:
-        raise _reject_implausible(exc) from None
+    _check_vital(code, value, cfg, hot)
     if code in BUCKETED:
         hour = int(t // HOUR)
         by_hour = state.vitals.get(code)
@@ -79,6 +83,8 @@ def ingest_vital(
         else:
             bucket[0] += 1.0
             bucket[1] += value
+        readings = state.memo.readings
+        readings[code] = readings.get(code, 0) + 1
         _add_baseline(state, code, hour, value, cfg)
         if code in LATEST_KEPT:
             _add_latest(state, code, (t, value, ev.event_id))
@@ -94,14 +100,21 @@ def _add_latest(state: PatientState, code: str, reading: Reading) -> None:
     if kept is None:
         state.latest[code] = [reading]
         return
-    if len(kept) == 2 and (reading[0], reading[2]) <= (kept[0][0], kept[0][2]):
+    order = (reading[0], reading[2])
+    if len(kept) == 2:
+        older, newer = kept
+        if order <= (older[0], older[2]) or reading[2] in (older[2], newer[2]):
+            return
+        # The two latest by (time, event id): the newer one and this, or this and the newer.
+        if order > (newer[0], newer[2]):
+            kept[0], kept[1] = newer, reading
+        else:
+            kept[0] = reading
         return
-    if any(r[2] == reading[2] for r in kept):
+    if kept[0][2] == reading[2]:
         return
     kept.append(reading)
     kept.sort(key=lambda r: (r[0], r[2]))
-    if len(kept) > 2:
-        del kept[0]
 
 
 def _recent_fever(state: PatientState, t: float, cfg: ClinicalSettings) -> bool:
@@ -127,17 +140,27 @@ def _add_temperature(
     b = state.temps.get(hour)
     elevated = oral > cfg.fever_threshold_c
     core = celsius if site in CORE_SITES else None
+    memo = state.memo
     if b is None:
         b = state.temps[hour] = TempBucket(oral, t, ev.event_id, ev.value, ev.unit, site)
-        horizon = int(max(cfg.fever_window_hours, cfg.displaced_probe_minutes / 60.0)) + 2
+        longest = max(
+            cfg.fever_window_hours, cfg.heat_stroke_window_hours, cfg.displaced_probe_minutes / 60
+        )
+        horizon = int(longest) + 2
         now_h = int(_now(state, t) // HOUR)
         for h in [h for h in state.temps if h < now_h - horizon]:
-            _archive(state, "temperature", h, state.temps.pop(h).max_oral, now_h, cfg)
+            gone = state.temps.pop(h)
+            _archive(state, "temperature", h, gone.max_oral, now_h, cfg)
+            if gone.first_elevated is not None:
+                memo.temp_marks += 1  # the first fever may have been in it (heat-stroke hint)
     elif (oral, -t, ev.event_id) > (b.max_oral, -b.max_t, b.max_eid):
         # Highest, then earliest, then by id: the same readings in any order give the same max.
         b.max_oral, b.max_t, b.max_eid = oral, t, ev.event_id
         b.max_raw, b.max_unit, b.max_site = ev.value, ev.unit, site
+    if elevated or (core is not None and core >= cfg.heat_stroke_core_c):
+        memo.temp_marks += 1
     if elevated:
+        memo.elevated += 1
         b.n_elevated += 1
         if b.first_elevated is None or t < b.first_elevated:
             b.first_elevated = t
@@ -181,20 +204,26 @@ def _add_baseline(
     store = state.baseline.get(code)
     if store is None:
         state.baseline[code] = {hour: [1.0, value]}
+        state.memo.baseline_first[code] = hour
         state.baseline_cache.pop(code, None)
         return
     bucket = store.get(hour)
-    if bucket is not None:  # the common case: another reading in a baseline hour
+    if bucket is not None:  # another reading in a baseline hour
         bucket[0] += 1.0
         bucket[1] += value
         state.baseline_cache.pop(code, None)
         return
     span = int(cfg.baseline_hours)
-    first = min(store)
-    if hour >= first + span:
+    # The first hour of the store, remembered (derived: min(store) after a state is loaded).
+    firsts = state.memo.baseline_first
+    first = firsts.get(code)
+    if first is None:
+        first = firsts[code] = min(store)
+    if hour >= first + span:  # the common case once the baseline hours are over
         return
     store[hour] = [1.0, value]
     if hour < first:
+        firsts[code] = hour
         for h in [h for h in store if h >= hour + span]:
             del store[h]
     state.baseline_cache.pop(code, None)
@@ -211,9 +240,12 @@ def ingest_lab(state: PatientState, ev: LabEvent, t: float, cfg: ClinicalSetting
     results = state.labs.setdefault(ev.code, [])
     results.append((t, value, ref, ev.event_id, ev.value, ev.unit))
     results.sort(key=lambda r: (r[0], r[3]))
-    horizon = _now(state, t) - cfg.ck_window_hours * HOUR - cfg.allowed_lateness_hours * HOUR
+    window = max(cfg.ck_window_hours, cfg.wbc_window_hours)  # the longest look-back at a lab
+    horizon = _now(state, t) - window * HOUR - cfg.allowed_lateness_hours * HOUR
     while len(results) > 1 and (results[0][0] < horizon or len(results) > MAX_LIST):
         results.pop(0)
+    versions = state.memo.labs
+    versions[ev.code] = versions.get(ev.code, 0) + 1
 
 
 def ingest_medication(
@@ -228,6 +260,7 @@ def ingest_medication(
     matches = cfg.drugs.match(ev.drug, codes, mg)
     if not matches:
         return ev.drug or ",".join(f"{s}:{c}" for s, c in codes)
+    state.memo.meds += 1
     for match in matches:
         if match.drug_class == DrugClass.OTHER:
             continue
@@ -276,7 +309,10 @@ def ingest_assessment(
         horizon = _now(state, t) - (cfg.gcs_lookback_hours + cfg.allowed_lateness_hours) * HOUR
         while len(state.gcs) > 1 and (state.gcs[0][0] < horizon or len(state.gcs) > MAX_LIST):
             state.gcs.pop(0)
+        state.memo.gcs += 1
         return
+    versions = state.memo.charted
+    versions[ev.code] = versions.get(ev.code, 0) + 1
     present = bool(ev.present)
     current = state.charted.get(ev.code)
     if current is None or (t, ev.event_id) > (current[0], current[2]):
@@ -289,6 +325,7 @@ def ingest_assessment(
 
 def ingest_patient(state: PatientState, ev: PatientEvent, t: float) -> None:
     """Demographics, location and history; the latest location by event time wins."""
+    state.memo.patient += 1
     if ev.sex is not None:
         state.sex = ev.sex
     if ev.location is not None and t >= state.location_t:

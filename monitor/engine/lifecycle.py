@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from monitor.contracts.alerts import PRIORITY_RANK, Alert
 from monitor.contracts.events import AckEvent
 from monitor.engine.alert_build import build_alert, make_alert_id
-from monitor.engine.errors import EventRejected
-from monitor.engine.evaluation import Evaluation, explain
+from monitor.engine.score import Evaluation, explain
 from monitor.engine.state import AlertState, PatientState
 from monitor.engine.timeutil import iso
+from monitor.errors import EventRejected
 from monitor.knowledge.thresholds import HOUR, ClinicalSettings
 
 

@@ -28,13 +28,12 @@ from typing import Any
 import orjson
 
 from monitor.engine.state import AlertState, MedRecord, PatientState, TempBucket
+from monitor.errors import StateFormatError
 from monitor.knowledge.thresholds import HOUR
 
+__all__ = ["VERSION", "StateFormatError", "dumps_state", "loads_state", "to_obj"]
+
 VERSION = 4
-
-
-class StateFormatError(ValueError):
-    """Bytes that are not a state this version can read."""
 
 
 def _t(x: float | None) -> float | int | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 # A dose record: (time, dose or None, route or None, long-acting product or None, event_id).
 # The product is a catalogue id, "?id1|id2" when the record fits several products, or "*name"
@@ -78,6 +79,43 @@ class AlertState:
 
 
 @dataclass(slots=True)
+class Cached:
+    """One result of the hot path (``monitor.engine.hotpath``): valid while the inputs it read
+    are at ``key`` and the evaluation time is in [``since``, ``until``)."""
+
+    key: object
+    since: float
+    until: float
+    value: Any
+
+
+@dataclass(slots=True)
+class Memo:
+    """Derived from the state, never serialised; a state loaded from bytes starts with a new one.
+
+    Input versions: ingest bumps the counter of what it changed, so the hot path can tell that a
+    criterion's inputs are as they were when it cached the criterion. ``labs`` and ``charted``
+    count per code; ``elevated`` counts temperatures above the fever threshold (the only ones
+    that change a bucket's fever span); ``temp_marks`` also counts core-site temperatures and
+    pruned temperature buckets (what the heat-stroke hint reads). ``readings`` counts the
+    readings added to each sign's hourly buckets (with a bucket's own count, it tells whether any
+    hour before the current one changed). The cached results belong to the settings object
+    ``cfg`` they were computed with."""
+
+    meds: int = 0
+    gcs: int = 0
+    elevated: int = 0
+    temp_marks: int = 0
+    patient: int = 0
+    labs: dict[str, int] = field(default_factory=dict)
+    charted: dict[str, int] = field(default_factory=dict)
+    readings: dict[str, int] = field(default_factory=dict)
+    baseline_first: dict[str, int] = field(default_factory=dict)  # min(state.baseline[code])
+    cfg: object = None
+    cached: dict[str, Cached] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class PatientState:
     """Everything the engine remembers about one patient."""
 
@@ -109,8 +147,9 @@ class PatientState:
     suppress_rank: int = 0
     alert: AlertState | None = None
     dirty: bool = False
-    # Derived caches, never serialised.
-    baseline_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
+    # Derived caches, never serialised (and not part of a state's identity).
+    baseline_cache: dict[str, tuple[float, str]] = field(default_factory=dict, compare=False)
+    memo: Memo = field(default_factory=Memo, compare=False, repr=False)
 
 
 def new_state(patient_id: str) -> PatientState:

@@ -19,17 +19,13 @@ import orjson
 from monitor.contracts.alerts import PRIORITY_RANK, Alert
 from monitor.contracts.decode import DecodeError, decode_event
 from monitor.contracts.events import Event
-from monitor.engine.errors import EventRejected
 from monitor.engine.ward import Ward
+from monitor.errors import CaseError, EventRejected
 from monitor.knowledge.thresholds import HOUR, ClinicalSettings
 
 # Events at the same instant in the order replay uses (monitor.cli.replay.KIND_ORDER).
 _KIND_RANK = {"patient": 0, "medication": 1, "lab": 2, "assessment": 3, "vital": 4, "ack": 5}
 _RESERVED = ("event_id", "patient_id", "time")
-
-
-class CaseError(ValueError):
-    """A case file that cannot be used; the message names the file and the field."""
 
 
 @dataclass(frozen=True, slots=True)

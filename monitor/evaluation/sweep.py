@@ -11,6 +11,7 @@ simulator does not send. The same definitions as :mod:`monitor.evaluation.metric
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from monitor.evaluation.truth import PatientTruth, Sample
@@ -56,7 +57,7 @@ class SweepRow:
 
 def sweep(
     truths: dict[str, PatientTruth],
-    samples: dict[str, list[Sample]],
+    samples: Mapping[str, list[Sample]],
     thresholds: range = range(20, 94),
     resolve_gap_hours: float = 24.0,
 ) -> list[SweepRow]:

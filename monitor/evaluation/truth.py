@@ -6,11 +6,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.errors import TruthError
+
+__all__ = ["DAY_S", "Mark", "PatientTruth", "Sample", "TruthError", "parse_truth"]
+
 DAY_S = 86400.0
-
-
-class TruthError(ValueError):
-    """The ground-truth file is unusable; the message says where and why."""
 
 
 @dataclass(frozen=True, slots=True)

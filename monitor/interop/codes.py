@@ -18,7 +18,8 @@ from importlib import resources
 from typing import Any, Literal, get_args
 
 from monitor.contracts.events import Route, TemperatureSite
-from monitor.knowledge.catalogue import CatalogueError, read_toml
+from monitor.errors import CatalogueError
+from monitor.knowledge.catalogue import read_toml
 from monitor.knowledge.units import LAB_UNITS, VITAL_UNITS
 
 Kind = Literal["vital", "lab"]

@@ -21,6 +21,8 @@ from enum import StrEnum
 from importlib import resources
 from typing import Any
 
+from monitor.errors import CatalogueError
+
 CODE_SYSTEMS = ("atc", "rxnorm", "snomed")
 
 
@@ -35,10 +37,6 @@ class DrugClass(StrEnum):
     ANTIBIOTIC = "antibiotic"
     LITHIUM = "lithium"
     OTHER = "other"  # known, and of no class the engine uses: not reported as unrecognised
-
-
-class CatalogueError(ValueError):
-    """A catalogue file that cannot be used; the message names the file and the entry."""
 
 
 @dataclass(frozen=True, slots=True)

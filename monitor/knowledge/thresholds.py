@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from monitor.knowledge.catalogue import CatalogueError
+from monitor.errors import CatalogueError
 from monitor.knowledge.drugs import Matcher, with_site
 
 HOUR = 3600.0
@@ -51,6 +51,13 @@ class ClinicalSettings(BaseModel):
         description="Exposure horizon in days per long-acting product id, overriding the "
         "catalogue's (interval + 2 x half-life from each product's label), e.g. "
         '{"paliperidone_palmitate_3_monthly": 120}.',
+    )
+    rapid_escalation_multiple: float = Field(
+        2.0,
+        gt=1,
+        description="Risk factor 'rapid dose escalation' (reference section 3; Keck 1989): the "
+        "latest dose in the exposure window is at least this multiple of the window's first "
+        "(a doubling; the reference names the risk factor without a figure).",
     )
     dopaminergic_dose_cut_fraction: float = Field(
         0.5,
@@ -139,6 +146,13 @@ class ClinicalSettings(BaseModel):
     )
     wbc_leukocytosis_10e9_l: float = Field(
         12.0, gt=0, description="Leukocytosis > 12 x 10^9/L (SIRS; reference section 4)."
+    )
+    wbc_window_hours: float = Field(
+        72.0,
+        gt=0,
+        description="A WBC result is quoted with the sepsis hint for this long: a count from the "
+        "same infection episode as the antibiotics (antibiotic_window_hours, 72 h). Before this "
+        "setting the CK window was used, also 72 h.",
     )
 
     # --- IEC criteria 6a, 6b, 7: vital-sign criteria and the baseline ----------------------
@@ -238,6 +252,19 @@ class ClinicalSettings(BaseModel):
         72.0, gt=0, description="Antibiotics as an infection proxy."
     )
     heat_stroke_core_c: float = Field(40.0, description="Heat stroke: core > 40 C, no prodrome.")
+    heat_stroke_window_hours: float = Field(
+        24.0,
+        gt=0,
+        description="A core temperature at or above heat_stroke_core_c suggests heat stroke for "
+        "this long (hourly buckets, so up to one hour more): heat stroke is abrupt, and a day "
+        "matches the fever look-back (fever_window_hours), which this window used to borrow.",
+    )
+    mh_end_tidal_co2_mmhg: float = Field(
+        55.0,
+        gt=0,
+        description="Malignant hyperthermia: end-tidal CO2 > 55 mmHg (reference section 6), the "
+        "figure the hint asks the clinician to check (the stream carries no capnography).",
+    )
 
     # --- Alert lifecycle (reference section 7: alarm fatigue) ---------------------------------
     deescalate_after_hours: float = Field(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from monitor.errors import InputError
 from monitor.knowledge.thresholds import ClinicalSettings, hot_path
 
 # Canonical units (what the engine stores and the alerts report).
@@ -46,7 +47,10 @@ _LAB_FACTORS: dict[str, dict[str, float]] = {
 LAB_UNITS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in _LAB_FACTORS.items()}
 
 
-class ImplausibleValue(ValueError):
+_Args = tuple[str, float, float, float | None, str]
+
+
+class ImplausibleValue(InputError):
     """A value outside physiological limits: an artifact, never scored (reference section 5)."""
 
     def __init__(self, code: str, value: float, low: float, high: float | None, unit: str) -> None:
@@ -54,6 +58,12 @@ class ImplausibleValue(ValueError):
         super().__init__(f"implausible {code} {value:g} {unit} (plausible {bound} {unit})")
         self.code = code
         self.value = value
+        self._args = (code, value, low, high, unit)
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[ImplausibleValue], tuple[str, float, float, float | None, str]]:
+        return (type(self), self._args)
 
 
 def fahrenheit_to_celsius(value: float) -> float:

@@ -18,7 +18,7 @@ from monitor.contracts.alerts import PRIORITY_RANK, Alert
 from monitor.contracts.events import Event, VitalEvent
 from monitor.engine import dumps_state, loads_state, new_state, step, tick
 from monitor.engine.errors import EventRejected
-from monitor.engine.evaluation import evaluate, explain
+from monitor.engine.score import evaluate, explain
 from monitor.engine.state import PatientState
 from monitor.knowledge.thresholds import HOUR, ClinicalSettings
 from tests.builders import epoch, vitals

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.engine.errors import EventRejected
-from monitor.engine.evaluation import _priority
+from monitor.engine.score import _priority
 from monitor.engine.ward import Ward
 from monitor.knowledge.thresholds import ClinicalSettings
 from tests.builders import (

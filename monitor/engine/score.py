@@ -1,16 +1,17 @@
-"""Combine the detectors into the International Expert Consensus score and a priority.
+"""The International Expert Consensus score of one patient at one instant, and its priority.
 
-Score: Gurrera 2011 points (exposure 20, hyperthermia 18, rigidity 17, mental status 13,
-CK 10, sympathetic lability 10, hypermetabolism 5, negative work-up 7). Priorities
-(IEC 60601-1-8 words): low >= 31, medium >= 45, high >= cutoff (74, Gurrera 2017), all of them
-requiring the exposure criterion: without neuroleptic exposure or dopaminergic withdrawal there
-is no NMS alert.
+Score: the points of the criteria met (``monitor.knowledge.iec``, Gurrera 2011). Priorities
+(IEC 60601-1-8 words): ``priority_low``, ``priority_medium`` and ``cutoff`` (settings), all of
+them requiring the exposure criterion: without neuroleptic exposure or dopaminergic withdrawal
+there is no NMS alert.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from monitor.engine import autonomic as a
 from monitor.engine import detectors as d
 from monitor.engine.differential import differential
 from monitor.engine.exposure import (
@@ -21,24 +22,15 @@ from monitor.engine.exposure import (
 )
 from monitor.engine.state import PatientState
 from monitor.engine.timeutil import iso
+from monitor.knowledge.iec import CRITERIA
 from monitor.knowledge.thresholds import ClinicalSettings
 
-CRITERIA: tuple[tuple[str, int], ...] = (
-    ("exposure", 20),
-    ("hyperthermia", 18),
-    ("rigidity", 17),
-    ("mental_status", 13),
-    ("ck_elevation", 10),
-    ("sympathetic_lability", 10),
-    ("hypermetabolism", 5),
-    ("negative_workup", 7),
-)
-MAX_COMPUTABLE = 93  # items 1-7; item 8 only from a charted work-up
 
+class Evaluation(NamedTuple):
+    """The cheap summary the lifecycle compares: what is met, the score and the priority.
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
-    """The cheap summary the lifecycle compares: what is met, the score and the priority."""
+    A named tuple: one is built per evaluation (every few events), and a frozen dataclass costs
+    a ``__setattr__`` per field to build."""
 
     now: float
     met_mask: int
@@ -100,14 +92,17 @@ def _findings(
         d.charted_sign(state, "rigidity", now, cfg, explain),
         d.mental_status(state, now, cfg, explain),
         d.ck_elevation(state, now, cfg, explain),
-        d.sympathetic_lability(state, now, cfg, explain),
-        d.hypermetabolism(state, now, cfg, explain),
+        a.sympathetic_lability(state, now, cfg, explain),
+        a.hypermetabolism(state, now, cfg, explain),
         d.negative_workup(state, now, cfg, explain),
     )
 
 
 def evaluate(state: PatientState, now: float, cfg: ClinicalSettings) -> Evaluation:
-    """Score the patient at event time ``now`` (the hot path: no explanation built)."""
+    """Score the patient at event time ``now`` from scratch, without building an explanation.
+
+    The reference for :func:`monitor.engine.hotpath.evaluate`, which the engine calls and which
+    gives the same result incrementally."""
     active = active_antagonists(state, now, cfg)
     withdrawn = withdrawn_dopaminergics(state, now, cfg)
     findings = _findings(state, now, cfg, active, withdrawn, explain=False)
