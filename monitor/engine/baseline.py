@@ -1,10 +1,10 @@
 """The explicit vital-sign baseline used by IEC criteria 6a and 7.
 
-The IEC does not define "baseline" (Gurrera 2011; clinical-reference section 1, "Consequences for
-software"). Ours: the median of the hourly means over the first ``baseline_hours`` of the patient's
-readings of that sign, clamped to the upper limit of normal (so a patient admitted already in
-evolving NMS is still scored), and the population normal when fewer than
-``baseline_min_readings`` readings exist. Every alert shows the baseline used and how it was made.
+The IEC does not define "baseline" (Gurrera 2011; docs/clinical-model.md#baseline). Ours: the
+median of the hourly means over the first ``baseline_hours`` of the patient's readings of that
+sign, clamped to the upper limit of normal (so a patient admitted already in evolving NMS is still
+scored), and the population normal when fewer than ``baseline_min_readings`` readings exist.
+Every alert shows the baseline used and how it was made.
 """
 
 from __future__ import annotations

@@ -37,7 +37,8 @@ def hours_in_window(now: float, window_hours: float) -> range:
 def hyperthermia(state: PatientState, now: float, cfg: ClinicalSettings, explain: bool) -> Finding:
     """IEC 2 (Gurrera 2011): > 38.0 C oral on at least 2 occasions.
 
-    Oral equivalents use the configured site offsets (clinical-reference section 4). Occasions
+    Oral equivalents use the configured site offsets (docs/clinical-model.md#the-criteria).
+    Occasions
     must be ``fever_occasion_separation_minutes`` apart, within ``fever_window_hours``.
     """
     n = 0
@@ -200,7 +201,7 @@ def charted_sign(
 
     Met while the latest charting of the sign is 'present', until it is charted absent or
     ``sign_horizon_hours`` have passed (charting by exception: a sign is charted when it appears
-    and when it changes; reference section 1).
+    and when it changes; docs/clinical-model.md#the-criteria).
     """
     met = charted_present(state, code, now, cfg)
     if not explain:
@@ -286,7 +287,7 @@ def ck_uln(
     state: PatientState, reference_high: float | None, cfg: ClinicalSettings
 ) -> tuple[float, str]:
     """ULN: the reporting lab's own reference high, else the Mayo sex default; unknown sex: the
-    lower (clinical-reference section 4)."""
+    lower (docs/clinical-model.md#the-criteria)."""
     if reference_high is not None:
         return reference_high, "lab reference high"
     if state.sex == "male":
@@ -299,7 +300,7 @@ def ck_uln(
 def ck_elevation(state: PatientState, now: float, cfg: ClinicalSettings, explain: bool) -> Finding:
     """IEC 5 (Gurrera 2011): CK at least 4 x the upper limit of normal, within ``ck_window_hours``.
 
-    CK is never capped (clinical-reference section 4: 256,020 U/L reported).
+    CK is never capped (docs/clinical-model.md#the-criteria: 256,020 U/L reported).
     """
     best = None
     best_ratio = -1.0
@@ -336,7 +337,7 @@ def negative_workup(
 ) -> Finding:
     """IEC 8 (Gurrera 2011): infectious, toxic, metabolic and neurologic causes excluded.
 
-    Cannot be computed from streams (clinical-reference section 1): unmet unless a clinician
+    Cannot be computed from streams (docs/clinical-model.md#the-criteria): unmet unless a clinician
     charts ``negative_workup present``; a later 'absent' withdraws it.
     """
     met = workup_negative(state, now)

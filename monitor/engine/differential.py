@@ -1,4 +1,4 @@
-"""Differential-diagnosis hints carried by an NMS alert (clinical-reference section 6).
+"""Differential-diagnosis hints carried by an NMS alert (docs/clinical-model.md#differential-hints).
 
 - serotonin syndrome (Hunter criteria, Dunkley 2003): serotonergic drug within
   ``serotonergic_window_hours``, and/or clonus or hyperreflexia charted.

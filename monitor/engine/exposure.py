@@ -145,7 +145,7 @@ def _dose_cut(given: list[Dose], fraction: float) -> Dose | None:
 def risk_factors(
     state: PatientState, active: list[ActiveDrug], now: float, cfg: ClinicalSettings
 ) -> list[str]:
-    """Risk factors worth surfacing (clinical-reference section 3; texts and sources in
+    """Risk factors worth surfacing (docs/clinical-model.md#exposure; texts and sources in
     ``monitor.knowledge.alert_texts``): parenteral doses, depot, high potency, two
     antipsychotics, rapid escalation, lithium, prior NMS."""
     out: list[str] = []

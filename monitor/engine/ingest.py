@@ -1,7 +1,7 @@
 """Fold one validated event into the patient's summaries (no evaluation here).
 
 Every function either rejects the event before touching the state, or applies it completely.
-Conversions follow monitor.knowledge.units (reference sections 4-5).
+Conversions follow monitor.knowledge.units (docs/clinical-model.md#the-criteria).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def ingest_vital(
             raise EventRejected(
                 "displaced_probe",
                 f"temperature {celsius:.1f} Cel minutes after a reading >= {cfg.fever_threshold_c} "
-                "Cel: a displaced probe, not recovery (reference section 5)",
+                "Cel: a displaced probe, not recovery (docs/clinical-model.md#the-criteria)",
             )
         _add_temperature(state, ev, t, celsius, oral, site, cfg)
         _add_latest(state, code, (t, oral, ev.event_id))
@@ -230,7 +230,7 @@ def _add_baseline(
 
 
 def ingest_lab(state: PatientState, ev: LabEvent, t: float, cfg: ClinicalSettings) -> None:
-    """Store a lab result in canonical units; never capped (reference section 4)."""
+    """Store a lab result in canonical units; never capped (docs/clinical-model.md#the-criteria)."""
     value = lab_to_canonical(ev.code, ev.value, ev.unit)
     try:
         check_lab(ev.code, value)

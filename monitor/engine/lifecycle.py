@@ -1,6 +1,6 @@
 """The alert lifecycle: one episode per patient, transitions only on material change.
 
-Alarm-fatigue rules (clinical-reference section 7; Sendelbach & Funk 2013, Drew 2014):
+Alarm-fatigue rules (docs/clinical-model.md#the-alert-lifecycle; Sendelbach & Funk 2013, Drew 2014):
 - ``opened`` when a priority is first reached (exposure required), ``escalated`` at once when it
   rises (this also clears an acknowledgement and breaks a snooze: severity rose);
 - ``deescalated`` only after the lower priority has lasted ``deescalate_after_hours``;

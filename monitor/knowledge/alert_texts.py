@@ -9,14 +9,14 @@ Sources:
   monitoring): Strawn JR et al., Am J Psychiatry 2007;164:870-876; Pileggi DJ & Cook AM, Ann
   Pharmacother 2016;50:973-981.
 - Parkinsonism-hyperpyrexia is treated by restarting the dopaminergic drug; depot exposure lasts
-  weeks: clinical-reference section 3.
-- Criterion 8 needs a documented work-up: clinical-reference section 1 (Gurrera 2011).
-- Differential (clinical-reference section 6): serotonin toxicity by the Hunter criteria (Dunkley
-  EJ et al., QJM 2003;96:635-642); CK is usually modest in sepsis; malignant hyperthermia:
-  end-tidal CO2 > 55 mmHg; heat stroke: core > 40 C without prodromal rigidity.
-- Risk factors (clinical-reference section 3): parenteral route and number of IM doses (Keck 1989;
-  Viejo 2003), depot, high potency, two antipsychotics, rapid escalation, lithium, prior NMS
-  (about 1/3 recur on rechallenge, Pearlman 1986).
+  weeks: docs/clinical-model.md#exposure.
+- Criterion 8 needs a documented work-up: docs/clinical-model.md#the-criteria (Gurrera 2011).
+- Differential (docs/clinical-model.md#differential-hints): serotonin toxicity by the Hunter
+  criteria (Dunkley EJ et al., QJM 2003;96:635-642); CK is usually modest in sepsis; malignant
+  hyperthermia: end-tidal CO2 > 55 mmHg; heat stroke: core > 40 C without prodromal rigidity.
+- Risk factors (docs/clinical-model.md#exposure): parenteral route and number of IM doses
+  (Keck 1989; Viejo 2003), depot, high potency, two antipsychotics, rapid escalation, lithium,
+  prior NMS (about 1/3 recur on rechallenge, Pearlman 1986).
 """
 
 from __future__ import annotations

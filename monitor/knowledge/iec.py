@@ -2,7 +2,7 @@
 
 Source: Gurrera RJ et al., "An International Consensus Study of Neuroleptic Malignant Syndrome
 Diagnostic Criteria Using the Delphi Method", J Clin Psychiatry 2011;72(9):1222-1228
-(clinical-reference section 1): eight criteria, 100 points in all. Their operational
+(docs/clinical-model.md#the-criteria): eight criteria, 100 points in all. Their operational
 definitions and thresholds are settings (:class:`monitor.knowledge.thresholds.ClinicalSettings`);
 the diagnostic cutoff (74, Gurrera 2017) is the ``cutoff`` setting.
 

@@ -1,6 +1,6 @@
 """Every clinical threshold of nms-monitor in one frozen settings object.
 
-Each field cites the row of ``shared/docs/clinical-reference.md`` it encodes. Defaults are the
+Each field cites its source (docs/clinical-model.md, docs/references.md). Defaults are the
 documented ones; every one is configurable (pydantic-settings reads ``NMS_CLINICAL__<FIELD>``
 at the entry point, never at import time).
 
@@ -9,8 +9,9 @@ Sources (abbreviated in the field descriptions):
 - IEC-val: Gurrera RJ et al., J Clin Psychopharmacol 2017;37(1):67-71 (cutoff 74, unverified).
 - Caroff: Caroff & Mann 1993 (depot exposure 2-4 weeks). Adityanjee 1999 (depot 8 weeks).
 - Mayo: Mayo Clinic Labs adult CK reference (male 308 U/L, female 192 U/L).
-- Plaus: MIT-LCP mimic-code / ricu data-cleaning limits (reference section 5).
-- Hunter: Dunkley EJ et al., QJM 2003 (serotonin toxicity criteria), reference section 6.
+- Plaus: MIT-LCP mimic-code / ricu data-cleaning limits (docs/clinical-model.md#the-criteria).
+- Hunter: Dunkley EJ et al., QJM 2003 (serotonin toxicity criteria),
+  docs/clinical-model.md#differential-hints.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class ClinicalSettings(BaseModel):
     rapid_escalation_multiple: float = Field(
         2.0,
         gt=1,
-        description="Risk factor 'rapid dose escalation' (reference section 3; Keck 1989): the "
+        description="Risk factor 'rapid dose escalation' (docs/clinical-model.md#exposure; "
+        "Keck 1989): the "
         "latest dose in the exposure window is at least this multiple of the window's first "
         "(a doubling; the reference names the risk factor without a figure).",
     )
@@ -64,7 +66,7 @@ class ClinicalSettings(BaseModel):
         gt=0,
         lt=1,
         description="A dopaminergic dose at or below this fraction of the previous dose counts as "
-        "withdrawal ('abrupt stop or dose cut', reference section 3).",
+        "withdrawal ('abrupt stop or dose cut', docs/clinical-model.md#exposure).",
     )
 
     # --- IEC criterion 2: hyperthermia ------------------------------------------------------
@@ -77,7 +79,7 @@ class ClinicalSettings(BaseModel):
         ge=0,
         description="Two readings count as separate occasions when at least this far apart, so a "
         "burst of monitor numerics from one probe episode is one occasion (alarm-fatigue rule, "
-        "reference section 7). 0 = any two readings.",
+        "docs/clinical-model.md#the-alert-lifecycle). 0 = any two readings.",
     )
     fever_window_hours: float = Field(
         24.0, gt=0, description="Look-back for the fever occasions (IEC gives none; 24 h default)."
@@ -145,7 +147,9 @@ class ClinicalSettings(BaseModel):
         72.0, gt=0, description="A CK result counts for this long (CK peaks ~day 2 after fever)."
     )
     wbc_leukocytosis_10e9_l: float = Field(
-        12.0, gt=0, description="Leukocytosis > 12 x 10^9/L (SIRS; reference section 4)."
+        12.0,
+        gt=0,
+        description="Leukocytosis > 12 x 10^9/L (SIRS; docs/clinical-model.md#the-criteria).",
     )
     wbc_window_hours: float = Field(
         72.0,
@@ -165,8 +169,9 @@ class ClinicalSettings(BaseModel):
         le=4,
         description="IEC 6a needs the raised pressure on this many occasions (hourly means, or "
         "consecutive charted readings): the IEC's 'two occasions' rule for temperature applied to "
-        "blood pressure, as the alarm-fatigue rules ask (repeated observations; reference section "
-        "7). One charted reading of a normal patient is often 25 % above a baseline.",
+        "blood pressure, as the alarm-fatigue rules ask (repeated observations; "
+        "docs/clinical-model.md#the-alert-lifecycle). One charted reading of a normal patient is "
+        "often 25 % above a baseline.",
     )
     sbp_fluctuation_mmhg: float = Field(25.0, gt=0, description="IEC 6b: >= 25 mmHg systolic.")
     dbp_fluctuation_mmhg: float = Field(20.0, gt=0, description="IEC 6b: >= 20 mmHg diastolic.")
@@ -185,7 +190,7 @@ class ClinicalSettings(BaseModel):
         12.0,
         gt=0,
         description="Baseline = median of the hourly means over the first hours of the patient's "
-        "readings of that sign (IEC defines no baseline; reference section 1).",
+        "readings of that sign (IEC defines no baseline; docs/clinical-model.md#the-criteria).",
     )
     baseline_min_readings: int = Field(
         3, ge=1, description="Fewer readings than this in the baseline period: population normal."
@@ -204,7 +209,7 @@ class ClinicalSettings(BaseModel):
     baseline_sbp_max: float = Field(140.0, gt=0, description="Upper normal SBP for the clamp.")
     baseline_dbp_max: float = Field(90.0, gt=0, description="Upper normal DBP for the clamp.")
 
-    # --- Plausibility (reference section 5) ---------------------------------------------------
+    # --- Plausibility (docs/clinical-model.md#the-criteria) --------------------------------
     temp_min_c: float = Field(25.0, description="Plaus: temperature 25-45 C.")
     temp_max_c: float = Field(45.0, description="Plaus: temperature 25-45 C.")
     hr_min: float = Field(1.0, description="Plaus: HR 1-299 (0 is lead-off).")
@@ -243,7 +248,7 @@ class ClinicalSettings(BaseModel):
     )
     priority_medium: int = Field(45, ge=0, le=100, description="Score for a 'medium' alert.")
 
-    # --- Differential hints (reference section 6) ---------------------------------------------
+    # --- Differential hints (docs/clinical-model.md#differential-hints) --------------------
     serotonergic_window_hours: float = Field(24.0, gt=0, description="Hunter: drug within ~24 h.")
     anaesthetic_window_hours: float = Field(
         24.0, gt=0, description="Malignant hyperthermia: onset in theatre or recovery."
@@ -262,11 +267,12 @@ class ClinicalSettings(BaseModel):
     mh_end_tidal_co2_mmhg: float = Field(
         55.0,
         gt=0,
-        description="Malignant hyperthermia: end-tidal CO2 > 55 mmHg (reference section 6), the "
+        description="Malignant hyperthermia: end-tidal CO2 > 55 mmHg "
+        "(docs/clinical-model.md#differential-hints), the "
         "figure the hint asks the clinician to check (the stream carries no capnography).",
     )
 
-    # --- Alert lifecycle (reference section 7: alarm fatigue) ---------------------------------
+    # --- Alert lifecycle (alarm fatigue; docs/clinical-model.md#the-alert-lifecycle) --------
     deescalate_after_hours: float = Field(
         6.0, ge=0, description="A lower priority must persist this long before 'deescalated'."
     )

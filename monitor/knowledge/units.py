@@ -1,6 +1,6 @@
 """Unit conversion to canonical units, temperature sites, and plausibility limits.
 
-Sources: shared/docs/clinical-reference.md section 4 (C = (F - 32) x 5/9; 1 ukat/L = 60 U/L;
+Sources: docs/clinical-model.md#the-criteria (C = (F - 32) x 5/9; 1 ukat/L = 60 U/L;
 creatinine mg/dL x 88.4 = umol/L; myoglobin ng/mL = ug/L; site offsets 0.3-0.6 C) and section 5
 (plausibility limits from MIT-LCP mimic-code and ricu). A lab value is never capped: CK has no
 upper limit (NMS values of 256,020 U/L are reported).
@@ -51,7 +51,8 @@ _Args = tuple[str, float, float, float | None, str]
 
 
 class ImplausibleValue(InputError):
-    """A value outside physiological limits: an artifact, never scored (reference section 5)."""
+    """A value outside physiological limits: an artifact, never scored
+    (docs/clinical-model.md#the-criteria)."""
 
     def __init__(self, code: str, value: float, low: float, high: float | None, unit: str) -> None:
         bound = f"{low:g}-{high:g}" if high is not None else f">= {low:g}"
@@ -67,12 +68,13 @@ class ImplausibleValue(InputError):
 
 
 def fahrenheit_to_celsius(value: float) -> float:
-    """C = (F - 32) x 5/9 (reference section 4)."""
+    """C = (F - 32) x 5/9 (docs/clinical-model.md#the-criteria)."""
     return (value - 32.0) * 5.0 / 9.0
 
 
 def lab_to_canonical(code: str, value: float, unit: str) -> float:
-    """Convert a lab value to its canonical unit (reference section 4); never capped."""
+    """Convert a lab value to its canonical unit (docs/clinical-model.md#the-criteria); never
+    capped."""
     return value * _LAB_FACTORS[code][unit]
 
 
@@ -97,6 +99,7 @@ def check_vital(
 
 
 def check_lab(code: str, value: float) -> None:
-    """Labs must be finite and non-negative; there is no upper cap (reference section 4-5)."""
+    """Labs must be finite and non-negative; there is no upper cap
+    (docs/clinical-model.md#the-criteria)."""
     if not math.isfinite(value) or value < 0:
         raise ImplausibleValue(code, value, 0.0, None, CANONICAL_UNIT[code])
