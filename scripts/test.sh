@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the tests need, then lint, type-check and run the whole test suite.
 #   scripts/test.sh            everything (what CI runs)
-#   scripts/test.sh --fast     unit, property, scenario and stream tests: no broker, under a minute
+#   scripts/test.sh --fast     every test that needs no broker, on every core: about a minute
 #   scripts/test.sh ARGS...    extra arguments go to pytest (e.g. -k lifecycle, -x)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +32,7 @@ echo "== ruff format --check" && .venv/bin/ruff format --check .
 echo "== mypy --strict" && .venv/bin/mypy
 echo "== schemas in sync" && .venv/bin/nms-monitor schemas --check
 if [ "$FAST" = 1 ]; then
-  echo "== pytest (fast tier: no broker)" && exec .venv/bin/python -m pytest -m "not broker" "$@"
+  # One pytest-xdist worker per core: the property tests dominate and spread well.
+  echo "== pytest (fast tier: no broker)" && exec .venv/bin/python -m pytest -m "not broker" -n auto "$@"
 fi
 echo "== pytest" && .venv/bin/python -m pytest "$@"

@@ -102,11 +102,18 @@ def run_evaluate(
         "engine_seconds": round(engine_s, 1),
     }
     result = summary(metrics, info, settings)
+    by_profile: dict[str, set[str]] = {}
+    for p, t in truths.items():
+        by_profile.setdefault(t.charting, set()).add(p)
     result["by_charting"] = {
         profile: profile_figures(
-            compute({p: t for p, t in truths.items() if t.charting == profile}, run.marks, window)
+            compute(
+                {p: truths[p] for p in members},
+                {p: m for p, m in run.marks.items() if p in members},
+                window,
+            )
         )
-        for profile in sorted({t.charting for t in truths.values()})
+        for profile, members in sorted(by_profile.items())
     }
     if rows is not None and with_sweep:
         result["sweep"] = [_row(r) for r in rows]

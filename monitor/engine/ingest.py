@@ -191,7 +191,9 @@ def _archive(
     alert's trend series (``trend_hours``); display only, so a reading arriving after its hour
     was archived does not change it."""
     kept = state.trend.setdefault(code, {})
-    kept[hour] = round(value, 1)
+    # The first archiving of an hour stands: a late reading recreates its bucket, which is
+    # pruned at once, and must not replace the hour's mean with its own value.
+    kept.setdefault(hour, round(value, 1))
     oldest = now_h - int(cfg.trend_hours)
     for h in [h for h in kept if h < oldest]:
         del kept[h]

@@ -44,8 +44,11 @@ def _t(x: float | None) -> float | int | None:
 
 
 def _num(x: float) -> float | int:
+    # Exact, never rounded: ingest compares these values (the highest temperature of an hour,
+    # ties broken by time), so a rounded value read back could pick another reading than the
+    # live state did. orjson writes the shortest repr that reads back to the same float.
     i = int(x)
-    return i if i == x else round(x, 6)
+    return i if i == x else x
 
 
 def _off(t: float | None, hour: int) -> float | int | None:

@@ -123,3 +123,18 @@ def test_timeline_draws_every_transition(tmp_path: Path, cohort: Path) -> None:
     assert w >= 900 and h >= 900 and (tmp_path / "t.png").stat().st_size > 20_000
     empty = plots.timeline(tmp_path / "e.png", truth, [], [], [], (30, 45, 74))
     assert empty.transitions == []
+
+
+def test_evaluate_reports_each_charting_profile_of_a_mixed_cohort(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--charting mix` gives each patient one profile; each profile's figures count only its
+    own patients' alerts (all of them were once given to every profile, which refused them)."""
+    args = ["simulate", "--patients", "16", "--days", "4", "--seed", "3", "--mix", MIX]
+    assert main([*args, "--charting", "mix", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path), "--json"]) == 0
+    result = orjson.loads(capsys.readouterr().out)
+    profiles = result["by_charting"]
+    assert set(profiles) == {"routine", "sparse"}
+    assert sum(p["patients"] for p in profiles.values()) == result["patients"] == 16

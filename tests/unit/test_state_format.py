@@ -15,8 +15,9 @@ import pytest
 
 from monitor.engine import dumps_state, loads_state, step, tick
 from monitor.engine.serde import VERSION, StateFormatError
+from monitor.engine.state import new_state
 from monitor.knowledge.thresholds import ClinicalSettings
-from tests.builders import baseline, chart, epoch, gcs, lab, med, patient, vitals
+from tests.builders import baseline, chart, epoch, gcs, lab, med, patient, vital, vitals
 
 CFG = ClinicalSettings()
 V1 = Path(__file__).parent.parent / "data" / "state_v1.json"
@@ -110,3 +111,35 @@ def test_a_version_2_long_acting_dose_counts_for_its_drugs_longest_horizon() -> 
     assert CFG.drugs.horizon_days(depot[3], CFG.depot_exposure_days) == longest >= 28
     out = dumps_state(state)
     assert orjson.loads(out)["v"] == VERSION and loads_state(out).meds == state.meds
+
+
+def test_a_restored_state_picks_the_same_highest_temperature_as_the_live_one() -> None:
+    """103.7 F at a core site is not exact in six decimals: a rounded maximum read back made a
+    later equal reading win the hour, and the alert cited another reading than the live run
+    (found in review of the offline path, which spills idle states to disk)."""
+    cfg = ClinicalSettings()
+    story = [
+        med(0, "haloperidol", dose=10, dose_unit="mg", route="im"),
+        vital(15.25, "temperature", 103.7, "[degF]", site="core"),
+        None,  # the state saved and read back here, or not
+        vital(15.75, "temperature", 103.7, "[degF]", site="core"),
+        chart(15.8, "rigidity"),
+        lab(15.9, "ck", 5000, "U/L"),
+    ]
+
+    def replay(round_trip: bool) -> tuple[bytes, list[dict[str, object]]]:
+        state = new_state("p1")
+        out: list[dict[str, object]] = []
+        for ev in story:
+            if ev is None:
+                if round_trip:
+                    state = loads_state(dumps_state(state))
+                continue
+            result = step(state, ev, cfg)
+            state = result.state
+            out += [a.model_dump(mode="json") for a in result.transitions]
+        return dumps_state(state), out
+
+    live, restored = replay(False), replay(True)
+    assert live[1], "the story must alert for the evidence to be compared"
+    assert restored == live

@@ -4,8 +4,10 @@ criteria's windows)."""
 
 from __future__ import annotations
 
+from monitor.engine import step
+from monitor.engine.state import new_state
 from monitor.knowledge.thresholds import ClinicalSettings
-from tests.builders import chart, epoch, lab, med, patient, run, vitals
+from tests.builders import chart, epoch, lab, med, patient, run, vital, vitals
 
 CFG = ClinicalSettings()
 
@@ -50,3 +52,18 @@ def test_the_trend_horizon_is_a_setting() -> None:
     last = run(_story(), cfg=cfg)[-1]  # type: ignore[arg-type]
     assert last.trends is not None and last.trends.hours == 24
     assert len(last.trends.heart_rate) == 24
+
+
+def test_a_late_reading_does_not_replace_an_archived_hour() -> None:
+    """A reading accepted within the allowed lateness for an hour that has already left the
+    criteria's windows recreates its bucket, which is pruned at once: the archived mean of the
+    hour stands (the trend is display only, and the hour's readings were already summarised)."""
+    state = new_state("p1")
+    for i, v in enumerate([100, 110, 120]):
+        state = step(state, vital(10 + i / 6, "heart_rate", v), CFG).state
+    for h in (35, 36):  # the clock moves on; hour 10 leaves the windows and is archived
+        state = step(state, vital(h, "heart_rate", 80), CFG).state
+    hour = int(epoch(10) // 3600)
+    assert state.trend["heart_rate"][hour] == 110.0
+    late = step(state, vital(10.9, "heart_rate", 200), CFG)  # 26 h late: accepted
+    assert late.state.trend["heart_rate"][hour] == 110.0
