@@ -7,6 +7,8 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from monitor import __version__
 from monitor.cli.interop_args import INTEROP_COMMANDS, add_interop_parsers
 from monitor.errors import InternalError
@@ -252,6 +254,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _run(parser, args)
+    except ValidationError as exc:
+        if not exc.title.endswith("Settings"):
+            raise
+        for line in settings_errors(exc):
+            print(f"nms-monitor {args.command}: {line}", file=sys.stderr)
+        return 2
     except InternalError as exc:
         traceback.print_exc(file=sys.stderr)
         print(
@@ -261,6 +269,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+# Where each settings model reads the environment (pydantic-settings' env_prefix).
+_ENV_PREFIX = {
+    "KafkaSettings": "NMS_KAFKA_",
+    "WorkerSettings": "NMS_WORKER_",
+    "WebSettings": "NMS_WEB_",
+    "ForwardSettings": "NMS_FORWARD_",
+    "Hl7Settings": "NMS_HL7_",
+    "FhirSettings": "NMS_FHIR_",
+    "InteropSettings": "NMS_INTEROP_",
+}
+
+
+def settings_errors(exc: ValidationError) -> list[str]:
+    """One line per unusable setting, naming the environment variable to change: a setting
+    that cannot be used stops the command at start with exit status 2, not a traceback."""
+    lines = []
+    for err in exc.errors():
+        loc = [str(part) for part in err["loc"]]
+        if exc.title == "Settings" and len(loc) >= 2:  # nested: NMS_CLINICAL__CUTOFF
+            name = f"NMS_{loc[0].upper()}__{'__'.join(x.upper() for x in loc[1:])}"
+        elif exc.title == "Settings" and loc:  # a check across a section's fields
+            name = f"NMS_{loc[0].upper()}__*"
+        elif exc.title in _ENV_PREFIX and loc:
+            name = _ENV_PREFIX[exc.title] + "_".join(x.upper() for x in loc)
+        else:
+            name = f"{exc.title} {'.'.join(loc)}".strip()
+        given = (
+            f" (given {err['input']!r})" if isinstance(err.get("input"), str | int | float) else ""
+        )
+        lines.append(f"unusable setting {name}{given}: {err['msg']}")
+    return lines
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -134,3 +134,32 @@ def test_run_prints_one_line_per_transition_without_the_patient_id(
     assert lines[0].startswith("2026-03-03 14:00  LOW    opened       ICU-2 bed 14  score 33/74")
     assert all(a["alert_id"] in line for a, line in zip(alerts, lines, strict=True))
     assert not any("demo-nms-1" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "argv", "named"),
+    [
+        ("NMS_CLINICAL__PRIORITY_LOW", "abc", ["replay", str(WARD)], "NMS_CLINICAL__PRIORITY_LOW"),
+        (
+            "NMS_CLINICAL__DRUG_CATALOGUE_FILE",
+            "/nonexistent",
+            ["replay", str(WARD)],
+            "NMS_CLINICAL__*",
+        ),
+        ("NMS_WEB_PORT", "abc", ["dashboard", "--bootstrap", "127.0.0.1:1"], "NMS_WEB_PORT"),
+        ("NMS_HL7_PORT", "x", ["hl7-listen", "--bootstrap", "127.0.0.1:1"], "NMS_HL7_PORT"),
+    ],
+)
+def test_an_unusable_setting_stops_at_start_with_one_line_naming_it(
+    env: str,
+    value: str,
+    argv: list[str],
+    named: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(env, value)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"nms-monitor {argv[0]}: unusable setting {named}")
