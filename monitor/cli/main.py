@@ -271,21 +271,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
-# Where each settings model reads the environment (pydantic-settings' env_prefix).
-_ENV_PREFIX = {
-    "KafkaSettings": "NMS_KAFKA_",
-    "WorkerSettings": "NMS_WORKER_",
-    "WebSettings": "NMS_WEB_",
-    "ForwardSettings": "NMS_FORWARD_",
-    "Hl7Settings": "NMS_HL7_",
-    "FhirSettings": "NMS_FHIR_",
-    "InteropSettings": "NMS_INTEROP_",
-}
+def _env_prefixes() -> dict[str, str]:
+    """Each settings model's environment prefix, read from the model itself (only on the error
+    path: the interop and forwarder settings are not imported otherwise)."""
+    from monitor.forward.settings import ForwardSettings
+    from monitor.interop.settings import FhirSettings, Hl7Settings, InteropSettings
+    from monitor.stream.settings import KafkaSettings, WorkerSettings
+    from monitor.web.settings import WebSettings
+
+    models = (KafkaSettings, WorkerSettings, WebSettings, ForwardSettings, Hl7Settings,
+              FhirSettings, InteropSettings)  # fmt: skip
+    return {m.__name__: str(m.model_config.get("env_prefix", "")) for m in models}
 
 
 def settings_errors(exc: ValidationError) -> list[str]:
     """One line per unusable setting, naming the environment variable to change: a setting
     that cannot be used stops the command at start with exit status 2, not a traceback."""
+    prefixes = _env_prefixes()
     lines = []
     for err in exc.errors():
         loc = [str(part) for part in err["loc"]]
@@ -293,8 +295,8 @@ def settings_errors(exc: ValidationError) -> list[str]:
             name = f"NMS_{loc[0].upper()}__{'__'.join(x.upper() for x in loc[1:])}"
         elif exc.title == "Settings" and loc:  # a check across a section's fields
             name = f"NMS_{loc[0].upper()}__*"
-        elif exc.title in _ENV_PREFIX and loc:
-            name = _ENV_PREFIX[exc.title] + "_".join(x.upper() for x in loc)
+        elif exc.title in prefixes and loc:
+            name = prefixes[exc.title] + "_".join(x.upper() for x in loc)
         else:
             name = f"{exc.title} {'.'.join(loc)}".strip()
         given = (

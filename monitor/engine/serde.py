@@ -36,19 +36,16 @@ __all__ = ["VERSION", "StateFormatError", "dumps_state", "loads_state", "to_obj"
 VERSION = 4
 
 
-def _t(x: float | None) -> float | int | None:
-    if x is None:
-        return None
-    i = int(x)
-    return i if i == x else x
-
-
 def _num(x: float) -> float | int:
     # Exact, never rounded: ingest compares these values (the highest temperature of an hour,
     # ties broken by time), so a rounded value read back could pick another reading than the
     # live state did. orjson writes the shortest repr that reads back to the same float.
     i = int(x)
     return i if i == x else x
+
+
+def _t(x: float | None) -> float | int | None:
+    return None if x is None else _num(x)
 
 
 def _off(t: float | None, hour: int) -> float | int | None:
