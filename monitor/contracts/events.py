@@ -39,6 +39,8 @@ VitalCode = Literal[
 VitalUnit = Literal["Cel", "[degF]", "/min", "mm[Hg]", "%"]
 TemperatureSite = Literal["oral", "axillary", "tympanic", "temporal", "rectal", "core"]
 LabCode = Literal["ck", "wbc", "creatinine", "myoglobin"]
+LabStatus = Literal["final", "corrected", "entered-in-error"]
+ResultId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 LabUnit = Literal[
     "U/L", "[IU]/L", "ukat/L", "10*9/L", "10*3/uL", "mg/dL", "umol/L", "ng/mL", "ug/L"
 ]
@@ -90,14 +92,36 @@ class VitalEvent(_EventBase):
 
 
 class LabEvent(_EventBase):
-    """A laboratory result, optionally with the reporting lab's upper limit of normal."""
+    """A laboratory result, optionally with the reporting lab's upper limit of normal.
+
+    Since event contract version 3 a result may carry its identity at the source
+    (``result_id``): a later version of the same result (``corrected``) replaces the value of
+    the earlier one, and ``entered-in-error`` withdraws it (HL7 v2 OBX-11 C and W; FHIR
+    Observation.status). Which version counts is decided by ``issued``, not by arrival."""
 
     kind: Literal["lab"]
     code: LabCode
-    value: float
+    value: float | None = Field(
+        None, description="Required, except in an entered-in-error withdrawal."
+    )
     unit: LabUnit
     reference_high: float | None = Field(
         None, gt=0, description="The reporting lab's upper limit of normal, in the same unit."
+    )
+    result_id: ResultId | None = Field(
+        None,
+        description="The result's identity at its source, the same in every version of it (for "
+        "example the lab system, filler order number and test code). Since version 3.",
+    )
+    status: LabStatus = Field(
+        "final",
+        description="final; corrected (replaces the version of result_id issued before it); "
+        "entered-in-error (withdraws result_id: counted as never reported). Since version 3.",
+    )
+    issued: AwareDatetime | None = Field(
+        None,
+        description="When this version was issued (RFC 3339 with offset). Of the versions of one "
+        "result_id, the latest issued counts; without it, the one processed last. Since version 3.",
     )
 
     @model_validator(mode="after")
@@ -108,6 +132,10 @@ class LabEvent(_EventBase):
                 f"unit {self.unit!r} is not valid for {self.code}; "
                 f"expected {' or '.join(sorted(allowed))}"
             )
+        if self.status != "final" and self.result_id is None:
+            raise ValueError(f"a {self.status} result needs the result_id of the result it amends")
+        if self.value is None and self.status != "entered-in-error":
+            raise ValueError("a lab result needs a value (only an entered-in-error one has none)")
         return self
 
 

@@ -13,7 +13,14 @@ from monitor.contracts.events import (
     PatientEvent,
     VitalEvent,
 )
-from monitor.engine.state import Dose, MedRecord, PatientState, Reading, TempBucket
+from monitor.engine.state import (
+    Dose,
+    LabVersion,
+    MedRecord,
+    PatientState,
+    Reading,
+    TempBucket,
+)
 from monitor.errors import EventRejected
 from monitor.knowledge.drugs import DrugClass
 from monitor.knowledge.thresholds import HOUR, ClinicalSettings, HotPath
@@ -28,6 +35,7 @@ from monitor.knowledge.units import (
 # Signs summarised in hourly buckets (IEC 6a, 6b, 7); SpO2 and MAP are validated but not scored.
 BUCKETED = frozenset({"heart_rate", "respiratory_rate", "systolic_bp", "diastolic_bp"})
 MAX_LIST = 32  # labs, doses, GCS per code: a few a day, far more than any window needs
+MAX_VERSIONS = 4 * MAX_LIST  # identified lab results remembered (corrections and withdrawals)
 CORE_SITES = frozenset({"core", "rectal"})
 
 
@@ -232,22 +240,73 @@ def _add_baseline(
 
 
 def ingest_lab(state: PatientState, ev: LabEvent, t: float, cfg: ClinicalSettings) -> None:
-    """Store a lab result in canonical units; never capped (docs/clinical-model.md#the-criteria)."""
-    value = lab_to_canonical(ev.code, ev.value, ev.unit)
-    try:
-        check_lab(ev.code, value)
-    except ImplausibleValue as exc:
-        raise _reject_implausible(exc) from None
+    """Store a lab result in canonical units; never capped (docs/clinical-model.md#the-criteria).
+
+    A result with a ``result_id`` replaces the version of that result that counted so far, or
+    withdraws it (entered in error), unless that version was issued later: then this one is
+    accepted and kept out (docs/contracts.md#corrected-results)."""
+    value = raw = None
+    if ev.value is not None and ev.status != "entered-in-error":
+        raw = ev.value
+        value = lab_to_canonical(ev.code, raw, ev.unit)
+        try:
+            check_lab(ev.code, value)
+        except ImplausibleValue as exc:
+            raise _reject_implausible(exc) from None
     ref = lab_to_canonical(ev.code, ev.reference_high, ev.unit) if ev.reference_high else None
-    results = state.labs.setdefault(ev.code, [])
-    results.append((t, value, ref, ev.event_id, ev.value, ev.unit))
-    results.sort(key=lambda r: (r[0], r[3]))
+    now = _now(state, t)
     window = max(cfg.ck_window_hours, cfg.wbc_window_hours)  # the longest look-back at a lab
-    horizon = _now(state, t) - window * HOUR - cfg.allowed_lateness_hours * HOUR
+    horizon = now - window * HOUR - cfg.allowed_lateness_hours * HOUR
+    versions = state.memo.labs
+    if ev.result_id is not None:
+        issued = ev.issued.timestamp() if ev.issued is not None else None
+        if _superseded(state.lab_versions.get(ev.result_id), issued):
+            return
+        _withdraw(state, ev.result_id)
+        eid = ev.event_id if value is not None else ""
+        state.lab_versions[ev.result_id] = (t, issued, eid, ev.code)
+    if state.lab_versions:
+        _prune_versions(state, horizon)
+    if value is None or raw is None:
+        return  # a withdrawal: _withdraw counted its change
+    results = state.labs.setdefault(ev.code, [])
+    results.append((t, value, ref, ev.event_id, raw, ev.unit))
+    results.sort(key=lambda r: (r[0], r[3]))
     while len(results) > 1 and (results[0][0] < horizon or len(results) > MAX_LIST):
         results.pop(0)
-    versions = state.memo.labs
     versions[ev.code] = versions.get(ev.code, 0) + 1
+
+
+def _superseded(current: LabVersion | None, issued: float | None) -> bool:
+    """True when the version that counts was issued after this one (equal or unknown issue
+    times: the one processed last counts)."""
+    if current is None or current[1] is None or issued is None:
+        return False
+    return issued < current[1]
+
+
+def _withdraw(state: PatientState, result_id: str) -> None:
+    """Take the counted version of ``result_id`` out of the lab results (if still there)."""
+    current = state.lab_versions.get(result_id)
+    if current is None or not current[2]:
+        return
+    results = state.labs.get(current[3])
+    if results is not None:
+        results[:] = [r for r in results if r[3] != current[2]]
+        if not results:
+            del state.labs[current[3]]
+        versions = state.memo.labs
+        versions[current[3]] = versions.get(current[3], 0) + 1
+
+
+def _prune_versions(state: PatientState, horizon: float) -> None:
+    """Forget versions of results older than any lab window plus the allowed lateness (a later
+    version of one would be too late itself), and keep at most MAX_VERSIONS."""
+    kept = state.lab_versions
+    if len(kept) <= MAX_VERSIONS and min(v[0] for v in kept.values()) >= horizon:
+        return
+    newest = sorted(kept.items(), key=lambda kv: (kv[1][0], kv[0]))[-MAX_VERSIONS:]
+    state.lab_versions = {rid: v for rid, v in newest if v[0] >= horizon}
 
 
 def ingest_medication(

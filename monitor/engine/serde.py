@@ -15,6 +15,8 @@ Versions:
    counts for the longest horizon of that drug's products.
 4. adds ``tr``: hourly values of vital signs kept for the alert's trend series (display only); a
    v3 state starts with none.
+5. adds ``lv``: the counted version of each identified lab result (corrections and withdrawals);
+   a v4 state knows none, so a correction of a result stored before it is added, not replaced.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from monitor.knowledge.thresholds import HOUR
 
 __all__ = ["VERSION", "StateFormatError", "dumps_state", "loads_state", "to_obj"]
 
-VERSION = 4
+VERSION = 5
 
 
 def _num(x: float) -> float | int:
@@ -125,6 +127,7 @@ def to_obj(s: PatientState) -> dict[str, Any]:
         "lb": {
             c: [[_t(r[0]), r[1], r[2], r[3], r[4], r[5]] for r in rs] for c, rs in s.labs.items()
         },
+        "lv": {rid: [_t(v[0]), _t(v[1]), v[2], v[3]] for rid, v in s.lab_versions.items()},
         "m": {
             n: [
                 r.drug_class,
@@ -177,11 +180,16 @@ def _v3_to_v4(o: dict[str, Any]) -> dict[str, Any]:
     return {**o, "v": 4, "tr": {}}
 
 
+def _v4_to_v5(o: dict[str, Any]) -> dict[str, Any]:
+    return {**o, "v": 5, "lv": {}}
+
+
 # version -> the step that turns an object of that version into the next one
 _MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
+    4: _v4_to_v5,
 }
 _LOADABLE = frozenset({*_MIGRATIONS, VERSION})
 
@@ -238,6 +246,7 @@ def loads_state(data: bytes) -> PatientState:
             for b in o["tb"]
         },
         labs={c: [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rs] for c, rs in o["lb"].items()},
+        lab_versions={rid: (v[0], v[1], v[2], v[3]) for rid, v in o["lv"].items()},
         meds={
             n: MedRecord(r[0], [(d[0], d[1], d[2], d[3], d[4]) for d in r[1]], r[2], r[3])
             for n, r in o["m"].items()

@@ -26,6 +26,9 @@ from typing import Any
 Dose = tuple[float, float | None, str | None, str | None, str]
 # A lab record: (time, canonical value, canonical reference high or None, event_id, raw value, unit)
 LabResult = tuple[float, float, float | None, str, float, str]
+# The version of an identified lab result (LabEvent.result_id) that counts: (time, issued or
+# None, event_id of that version or "" once withdrawn as entered in error, code)
+LabVersion = tuple[float, float | None, str, str]
 # An assessment record: (time, present, event_id)
 Charted = tuple[float, bool, str]
 # A GCS record: (time, value, event_id)
@@ -139,6 +142,7 @@ class PatientState:
     # the criteria's windows, for the alert's trend series: hour -> value, per sign.
     trend: dict[str, dict[int, float]] = field(default_factory=dict)
     labs: dict[str, list[LabResult]] = field(default_factory=dict)
+    lab_versions: dict[str, LabVersion] = field(default_factory=dict)
     meds: dict[str, MedRecord] = field(default_factory=dict)
     charted: dict[str, Charted] = field(default_factory=dict)
     first_present: dict[str, float] = field(default_factory=dict)

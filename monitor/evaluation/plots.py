@@ -66,7 +66,7 @@ def timeline(
         if isinstance(ev, VitalEvent):
             value = (ev.value - 32) * 5 / 9 if ev.unit == "[degF]" else ev.value
             series.setdefault(ev.code, []).append((when, value))
-        elif isinstance(ev, LabEvent) and ev.code == "ck":
+        elif isinstance(ev, LabEvent) and ev.code == "ck" and ev.value is not None:
             factor = 60.0 if ev.unit == "ukat/L" else 1.0
             ref = ev.reference_high * factor if ev.reference_high else None
             ck_points.append((when, ev.value * factor, ref))

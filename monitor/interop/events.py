@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from monitor.contracts.decode import rejection_from_validation
 from monitor.contracts.events import EVENT_ADAPTER, Event, MedicationCode
 from monitor.interop.codes import CodeTables, Target
+from monitor.knowledge.units import CANONICAL_UNIT
 
 MAX_EVENT_ID = 128
 MED_SYSTEMS = ("atc", "rxnorm", "snomed")
@@ -86,15 +87,22 @@ def observation_event(
     ident: str,
     patient_id: str,
     time: dt.datetime,
-    value: float,
+    value: float | None,
     units: Iterable[str | None],
     reference_high: float | None,
     source: str | None,
     where: str,
     out: Conversion,
+    version: ResultVersion | None = None,
 ) -> Event | None:
-    """One vital or lab event in contract units; an unknown unit is a problem (never guessed)."""
+    """One vital or lab event in contract units; an unknown unit is a problem (never guessed).
+
+    A lab result with a ``version`` carries its identity, status and issue time (contract
+    version 3), so that a correction replaces it; ``value`` is None only in a withdrawal, whose
+    unit is not needed and, when not given, is the code's own."""
     spellings = [u for u in units if u]
+    if value is None and version is not None and not spellings:
+        spellings = [CANONICAL_UNIT[target.code]]
     rule = tables.unit(target.code, spellings)
     if rule is None:
         shown = " / ".join(repr(s) for s in spellings) or "no unit"
@@ -109,15 +117,28 @@ def observation_event(
         "kind": target.kind,
         "time": time,
         "code": target.code,
-        "value": value * rule.factor,
         "unit": rule.to,
         "source": source,
     }
+    if value is not None:
+        raw["value"] = value * rule.factor
     if target.site is not None:
         raw["site"] = target.site
     if target.kind == "lab" and reference_high is not None and reference_high > 0:
         raw["reference_high"] = reference_high * rule.factor
+    if target.kind == "lab" and version is not None:
+        raw.update(result_id=version.result_id, status=version.status, issued=version.issued)
     return build_event(raw, where, out)
+
+
+@dataclass(frozen=True, slots=True)
+class ResultVersion:
+    """Which result a lab observation is a version of (HL7 v2 filler order and test; FHIR
+    Observation identity), its status in the contract's terms, and when it was issued."""
+
+    result_id: str
+    status: str  # "final", "corrected" or "entered-in-error"
+    issued: dt.datetime | None
 
 
 def medication_codes(

@@ -111,7 +111,16 @@ def _event(rng: random.Random, n: int, hours: float) -> dict[str, object]:
         code, value, unit = rng.choice(
             [("ck", rng.choice([150, 900, 2500, 9000]), "U/L"), ("wbc", 15.5, "10*9/L")]
         )
-        return {**base, "kind": "lab", "code": code, "value": value, "unit": unit}
+        result: dict[str, object] = {**base, "kind": "lab", "code": code, "unit": unit}
+        if rng.random() < 0.5:  # versions of a few identified results: corrections, withdrawals
+            status = rng.choice(["final", "corrected", "corrected", "entered-in-error"])
+            result.update(result_id=f"{code}-{rng.randint(1, 3)}", status=status)
+            if rng.random() < 0.6:
+                issued = T0 + (hours + rng.uniform(0, 30)) * HOUR
+                result["issued"] = dt.datetime.fromtimestamp(issued, dt.UTC).isoformat()
+            if status == "entered-in-error":
+                return result
+        return {**result, "value": value}
     if roll < 0.84:
         drug, dose, route = rng.choice(DRUGS)
         action = "discontinued" if rng.random() < 0.15 else "administered"

@@ -2,7 +2,9 @@
 
 - Observation.status: final, amended and corrected are published (an amended or corrected
   result gets an event id of its own: a new value, not a repeat); preliminary is held back,
-  registered has no result, entered-in-error and cancelled are dropped.
+  registered has no result, entered-in-error and cancelled are dropped. A lab Observation with
+  an identifier or id is published with that identity and its ``issued`` time (contract version
+  3): amended and corrected replace the value of the result, entered-in-error withdraws it.
 - Observation.code and each component's code: the first coding the tables know (system and
   code together); unknown codes are skipped and counted. valueQuantity in the tables' units;
   referenceRange[0].high becomes a lab's ``reference_high``.
@@ -19,6 +21,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import re
@@ -31,6 +34,7 @@ import orjson
 from monitor.interop.codes import CodeTables, Target
 from monitor.interop.events import (
     Conversion,
+    ResultVersion,
     build_event,
     event_id,
     medication_codes,
@@ -46,6 +50,13 @@ OBS_SKIP = {
     "entered-in-error": "cancelled",
     "cancelled": "cancelled",
     "unknown": "no_result",
+}
+# Observation.status of an identified lab result in the contract's terms (version 3).
+OBS_VERSION = {
+    "final": "final",
+    "amended": "corrected",
+    "corrected": "corrected",
+    "entered-in-error": "entered-in-error",
 }
 MED_GIVEN = frozenset({"completed", "in-progress", "stopped"})
 MED_SKIP = {
@@ -188,6 +199,25 @@ def _parts(r: Json) -> list[tuple[Json, str, str]]:
     return parts
 
 
+def _stable_identity(r: Json) -> str | None:
+    """The Observation's identity in every version of it (its first identifier, else its id);
+    None when it has neither (a fullUrl or content hash names one version only)."""
+    identity = _identity(r, "Observation", None)
+    return None if identity.startswith("sha256:") else identity
+
+
+def _issued(r: Json) -> dt.datetime | None:
+    """When this version was issued: ``issued``, else ``meta.lastUpdated`` (with an offset)."""
+    meta = r.get("meta")
+    for text in (r.get("issued"), meta.get("lastUpdated") if isinstance(meta, dict) else None):
+        if isinstance(text, str):
+            with contextlib.suppress(ValueError):
+                when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+                if when.tzinfo is not None:
+                    return when
+    return None
+
+
 def _has_value(element: Json) -> bool:
     return any(key.startswith("value") for key in element)
 
@@ -206,7 +236,9 @@ def convert_observation(
     status = r.get("status")
     if not known:
         return out
-    if status not in OBS_PUBLISH:
+    stable = _stable_identity(r)
+    withdrawn = status == "entered-in-error" and stable is not None
+    if status not in OBS_PUBLISH and not withdrawn:
         if status in OBS_SKIP:
             out.skipped[OBS_SKIP[status]] += len(known)
         else:
@@ -215,7 +247,12 @@ def convert_observation(
     valued: list[tuple[Json, str, str, Target]] = []
     for element, where, suffix, target in known:
         quantity = element.get("valueQuantity")
-        if isinstance(quantity, dict) and quantity.get("value") is not None:
+        if withdrawn:  # vital signs are kept as hourly summaries: nothing to withdraw from
+            if target.kind == "lab":
+                valued.append((element, where, suffix, target))
+            else:
+                out.skipped["cancelled"] += 1
+        elif isinstance(quantity, dict) and quantity.get("value") is not None:
             valued.append((element, where, suffix, target))
         else:
             out.skipped["non_numeric" if _has_value(element) else "no_value"] += 1
@@ -236,14 +273,20 @@ def convert_observation(
     if patient is None or when is None:
         return out
     identity = _identity(r, "Observation", full_url)
+    issued = _issued(r)
     for element, where, suffix, target in valued:
-        quantity = element["valueQuantity"]
-        value = float(quantity["value"])
+        quantity = element.get("valueQuantity") or {}
+        value = None if withdrawn else float(quantity["value"])
         units = [quantity.get("code"), quantity.get("unit")]
         ident = identity + suffix
-        if status in ("amended", "corrected"):  # a new value: an event of its own
-            digest = hashlib.sha256(orjson.dumps([value, units, text])).hexdigest()[:10]
+        if status != "final":  # a new value (or a withdrawal): an event of its own
+            digest = hashlib.sha256(orjson.dumps([status, value, units, text])).hexdigest()[:10]
             ident += f"@{digest}"
+        version = (
+            None
+            if stable is None
+            else ResultVersion(event_id("fhir", stable + suffix), OBS_VERSION[str(status)], issued)
+        )
         ev = observation_event(
             ctx.tables,
             target,
@@ -256,6 +299,7 @@ def convert_observation(
             source="FHIR Observation",
             where=f"{where}.valueQuantity",
             out=out,
+            version=version,
         )
         if ev is not None:
             out.events.append(ev)

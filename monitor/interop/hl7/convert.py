@@ -10,7 +10,9 @@ after it) one administration.
 - OBX-11: F, C, A, R (device results), U and an empty status are published; P and S
   (preliminary, partial) are held back, so the final result is the only one the engine sees;
   D and W (deleted, entered in error) and X (cannot be obtained) are dropped; I, N, O carry no
-  result. Skips are counted by reason.
+  result. Skips are counted by reason. A lab result under an order number (OBR-3, else OBR-2)
+  is published with its identity (order, OBX-3, OBX-4) and issue time (OBR-22, else MSH-7): C
+  and A are corrections that replace it, and W and D withdraw it (contract version 3).
 - OBX-5 numeric: NM, or SN with no comparator, '=' or '>'/'>=' (the bound is a value the result
   reaches; '<' is skipped as censored). A value of another type (ST, TX, CWE, RP, ...) that is
   not a number is skipped as non-numeric; an NM or SN that is not a number is a problem.
@@ -32,6 +34,7 @@ from zoneinfo import ZoneInfo
 from monitor.interop.codes import CodeTables, Target
 from monitor.interop.events import (
     Conversion,
+    ResultVersion,
     build_event,
     event_id,
     medication_codes,
@@ -45,6 +48,18 @@ SUPPORTED = frozenset({("ORU", "R01"), ("RAS", "O17")})
 PUBLISH_STATUS = frozenset({"F", "C", "A", "R", "U", ""})
 HOLD_STATUS = frozenset({"P", "S"})
 DROP_STATUS = frozenset({"D", "W", "X"})
+# OBX-11 of an identified lab result in the contract's terms (HL7 table 0085): C and A replace
+# the result; W (wrong, e.g. wrong patient) and D (deleted) withdraw it.
+LAB_STATUS = {
+    "F": "final",
+    "R": "final",
+    "U": "final",
+    "": "final",
+    "C": "corrected",
+    "A": "corrected",
+    "W": "entered-in-error",
+    "D": "entered-in-error",
+}
 _RANGE = re.compile(
     r"^\s*(?:(?P<low>[-+]?\d+(?:\.\d+)?)\s*(?:-|_|to|–)\s*(?P<high>[-+]?\d+(?:\.\d+)?)"
     r"|<=?\s*(?P<lt>[-+]?\d+(?:\.\d+)?))\s*$",
@@ -189,7 +204,9 @@ class _Reader:
             self.out.skipped["unknown_code"] += 1
             return
         status = obx.get(11).strip().upper()
-        if status not in PUBLISH_STATUS:
+        version = self._version(obx, status) if target.kind == "lab" else None
+        withdrawn = version is not None and version.status == "entered-in-error"
+        if status not in PUBLISH_STATUS and not withdrawn:
             reason = (
                 "preliminary"
                 if status in HOLD_STATUS
@@ -201,8 +218,8 @@ class _Reader:
             return
         if self.patient is None:
             return  # the PID problem is already reported
-        value = self._value(obx, where)
-        if value is None:
+        value = None if withdrawn else self._value(obx, where)
+        if value is None and not withdrawn:
             return
         obs_time = obx.get(14) or (self.obr.get(7) if self.obr is not None else "")
         field = "OBX-14" if obx.get(14) else "OBR-7"
@@ -228,9 +245,27 @@ class _Reader:
             source=timed[1],
             where=f"{where}-6",
             out=self.out,
+            version=version,
         )
         if ev is not None:
             self.out.events.append(ev)
+
+    def _version(self, obx: Segment, status: str) -> ResultVersion | None:
+        """The lab result this OBX is a version of: the order (OBR-3 filler number, else OBR-2
+        placer number, with its namespace), the test (OBX-3) and OBX-4; issued at OBR-22, else
+        MSH-7. None without an order number (the result cannot be named again)."""
+        mapped = LAB_STATUS.get(status)
+        if mapped is None or self.obr is None:
+            return None
+        field = 3 if self.obr.get(3, 1).strip() else 2
+        order = self.obr.get(field, 1).strip()
+        if not order:
+            return None
+        namespace = self.obr.get(field, 2).strip() or self.prefix[1]
+        test = f"{obx.get(3, 1).strip()}^{obx.get(3, 3).strip()}"
+        rid = event_id("v2", namespace, order, test, obx.get(4).strip())
+        parsed = parse_dtm(self.obr.get(22) or self.msg.msh.get(7), self.ctx.zone)
+        return ResultVersion(rid, mapped, parsed[0] if parsed is not None else None)
 
     def _value(self, obx: Segment, where: str) -> float | None:
         if obx.repetitions(5) > 1:
