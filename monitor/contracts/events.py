@@ -96,13 +96,16 @@ class LabEvent(_EventBase):
 
     Since event contract version 3 a result may carry its identity at the source
     (``result_id``): a later version of the same result (``corrected``) replaces the value of
-    the earlier one, and ``entered-in-error`` withdraws it (HL7 v2 OBX-11 C and W; FHIR
-    Observation.status). Which version counts is decided by ``issued``, not by arrival."""
+    the earlier one, and ``entered-in-error`` (or a correction without a value) withdraws it
+    (HL7 v2 OBX-11 C, A, W, D, X; FHIR Observation.status). Which version is the latest is
+    decided by ``issued``, the status and the event id, never by arrival."""
 
     kind: Literal["lab"]
     code: LabCode
     value: float | None = Field(
-        None, description="Required, except in an entered-in-error withdrawal."
+        None,
+        description="Required in a final result. A corrected version without one (the result "
+        "has no number now) and an entered-in-error version withdraw the result.",
     )
     unit: LabUnit
     reference_high: float | None = Field(
@@ -121,7 +124,9 @@ class LabEvent(_EventBase):
     issued: AwareDatetime | None = Field(
         None,
         description="When this version was issued (RFC 3339 with offset). Of the versions of one "
-        "result_id, the latest issued counts; without it, the one processed last. Since version 3.",
+        "result_id the latest issued counts (equal or none: a withdrawal over a correction over "
+        "a final result, then the greater event_id; a version without issued comes before "
+        "every version with it). Since version 3.",
     )
 
     @model_validator(mode="after")
@@ -134,8 +139,11 @@ class LabEvent(_EventBase):
             )
         if self.status != "final" and self.result_id is None:
             raise ValueError(f"a {self.status} result needs the result_id of the result it amends")
-        if self.value is None and self.status != "entered-in-error":
-            raise ValueError("a lab result needs a value (only an entered-in-error one has none)")
+        if self.value is None and self.status == "final":
+            raise ValueError(
+                "a final lab result needs a value (only a corrected or entered-in-error version "
+                "of a result may have none)"
+            )
         return self
 
 

@@ -66,6 +66,13 @@ def _prune_seen(state: PatientState, cfg: ClinicalSettings) -> None:
         del state.seen[eid]
 
 
+def _amends_known(state: PatientState, event: Event) -> bool:
+    """A later version of a lab result the state still keeps: exempt from the lateness rule,
+    since it only replaces or withdraws that result, and a lab's correction keeps the
+    observation time of the result it corrects (docs/contracts.md#corrected-results)."""
+    return isinstance(event, LabEvent) and event.result_id in state.lab_versions
+
+
 def _too_late(t: float, clock: float, cfg: ClinicalSettings) -> EventRejected:
     return EventRejected(
         "too_late",
@@ -87,7 +94,7 @@ def step(state: PatientState, event: Event, cfg: ClinicalSettings) -> StepResult
     vkey = 0
     clock = state.clock
     hot = hot_path(cfg)
-    if clock is not None and t < clock - hot.lateness_s:
+    if clock is not None and t < clock - hot.lateness_s and not _amends_known(state, event):
         raise _too_late(t, clock, cfg)
     transitions: list[Alert] = []
     urgent = not is_vital

@@ -34,6 +34,7 @@ from monitor.knowledge.units import (
 
 # Signs summarised in hourly buckets (IEC 6a, 6b, 7); SpO2 and MAP are validated but not scored.
 BUCKETED = frozenset({"heart_rate", "respiratory_rate", "systolic_bp", "diastolic_bp"})
+INF = float("inf")
 MAX_LIST = 32  # labs, doses, GCS per code: a few a day, far more than any window needs
 MAX_VERSIONS = 4 * MAX_LIST  # identified lab results remembered (corrections and withdrawals)
 CORE_SITES = frozenset({"core", "rectal"})
@@ -242,9 +243,10 @@ def _add_baseline(
 def ingest_lab(state: PatientState, ev: LabEvent, t: float, cfg: ClinicalSettings) -> None:
     """Store a lab result in canonical units; never capped (docs/clinical-model.md#the-criteria).
 
-    A result with a ``result_id`` replaces the version of that result that counted so far, or
-    withdraws it (entered in error), unless that version was issued later: then this one is
-    accepted and kept out (docs/contracts.md#corrected-results)."""
+    A result with a ``result_id`` is one version of that result: the latest version counts
+    (:func:`version_key`), so a correction replaces the value, and a version without a value
+    (entered in error, or corrected to no number) withdraws it
+    (docs/contracts.md#corrected-results)."""
     value = raw = None
     if ev.value is not None and ev.status != "entered-in-error":
         raw = ev.value
@@ -257,32 +259,41 @@ def ingest_lab(state: PatientState, ev: LabEvent, t: float, cfg: ClinicalSetting
     now = _now(state, t)
     window = max(cfg.ck_window_hours, cfg.wbc_window_hours)  # the longest look-back at a lab
     horizon = now - window * HOUR - cfg.allowed_lateness_hours * HOUR
-    versions = state.memo.labs
     if ev.result_id is not None:
-        issued = ev.issued.timestamp() if ev.issued is not None else None
-        if _superseded(state.lab_versions.get(ev.result_id), issued):
-            return
+        key = version_key(ev)
+        current = state.lab_versions.get(ev.result_id)
+        if current is not None and _key(current) > key:
+            return  # a later version counts
         _withdraw(state, ev.result_id)
-        eid = ev.event_id if value is not None else ""
-        state.lab_versions[ev.result_id] = (t, issued, eid, ev.code)
+        counted = ev.event_id if value is not None else ""
+        issued = ev.issued.timestamp() if ev.issued is not None else None
+        state.lab_versions[ev.result_id] = (t, issued, counted, ev.code, key[1], ev.event_id)
+    if value is not None and raw is not None:
+        results = state.labs.setdefault(ev.code, [])
+        results.append((t, value, ref, ev.event_id, raw, ev.unit))
+        results.sort(key=lambda r: (r[0], r[3]))
+        while len(results) > 1 and (results[0][0] < horizon or len(results) > MAX_LIST):
+            results.pop(0)
+        versions = state.memo.labs
+        versions[ev.code] = versions.get(ev.code, 0) + 1
     if state.lab_versions:
         _prune_versions(state, horizon)
-    if value is None or raw is None:
-        return  # a withdrawal: _withdraw counted its change
-    results = state.labs.setdefault(ev.code, [])
-    results.append((t, value, ref, ev.event_id, raw, ev.unit))
-    results.sort(key=lambda r: (r[0], r[3]))
-    while len(results) > 1 and (results[0][0] < horizon or len(results) > MAX_LIST):
-        results.pop(0)
-    versions[ev.code] = versions.get(ev.code, 0) + 1
 
 
-def _superseded(current: LabVersion | None, issued: float | None) -> bool:
-    """True when the version that counts was issued after this one (equal or unknown issue
-    times: the one processed last counts)."""
-    if current is None or current[1] is None or issued is None:
-        return False
-    return issued < current[1]
+_RANK = {"final": 0, "corrected": 1, "entered-in-error": 2}
+
+
+def version_key(ev: LabEvent) -> tuple[float, int, str]:
+    """The order of the versions of one result, the same whatever order they arrive in: issued
+    (a version without it comes before every version with it), then the status (a correction
+    after the final result, a withdrawal after both), then the event id."""
+    issued = ev.issued.timestamp() if ev.issued is not None else -INF
+    return issued, _RANK[ev.status], ev.event_id
+
+
+def _key(v: LabVersion) -> tuple[float, int, str]:
+    """:func:`version_key` of a kept version."""
+    return (-INF if v[1] is None else v[1]), v[4], v[5]
 
 
 def _withdraw(state: PatientState, result_id: str) -> None:
@@ -301,12 +312,19 @@ def _withdraw(state: PatientState, result_id: str) -> None:
 
 def _prune_versions(state: PatientState, horizon: float) -> None:
     """Forget versions of results older than any lab window plus the allowed lateness (a later
-    version of one would be too late itself), and keep at most MAX_VERSIONS."""
+    version of one would be too late itself); beyond MAX_VERSIONS, forget the oldest of those
+    whose value is not among the kept results (a version that counts is never forgotten)."""
     kept = state.lab_versions
     if len(kept) <= MAX_VERSIONS and min(v[0] for v in kept.values()) >= horizon:
         return
-    newest = sorted(kept.items(), key=lambda kv: (kv[1][0], kv[0]))[-MAX_VERSIONS:]
-    state.lab_versions = {rid: v for rid, v in newest if v[0] >= horizon}
+    recent = {rid: v for rid, v in kept.items() if v[0] >= horizon}
+    excess = len(recent) - MAX_VERSIONS
+    if excess > 0:
+        counted = {r[3] for rs in state.labs.values() for r in rs}
+        spare = sorted((v[0], rid) for rid, v in recent.items() if v[2] not in counted)
+        for _, rid in spare[:excess]:
+            del recent[rid]
+    state.lab_versions = recent
 
 
 def ingest_medication(

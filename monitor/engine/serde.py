@@ -127,7 +127,7 @@ def to_obj(s: PatientState) -> dict[str, Any]:
         "lb": {
             c: [[_t(r[0]), r[1], r[2], r[3], r[4], r[5]] for r in rs] for c, rs in s.labs.items()
         },
-        "lv": {rid: [_t(v[0]), _t(v[1]), v[2], v[3]] for rid, v in s.lab_versions.items()},
+        "lv": {rid: [_t(v[0]), _t(v[1]), *v[2:]] for rid, v in s.lab_versions.items()},
         "m": {
             n: [
                 r.drug_class,
@@ -246,7 +246,7 @@ def loads_state(data: bytes) -> PatientState:
             for b in o["tb"]
         },
         labs={c: [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rs] for c, rs in o["lb"].items()},
-        lab_versions={rid: (v[0], v[1], v[2], v[3]) for rid, v in o["lv"].items()},
+        lab_versions={rid: (v[0], v[1], v[2], v[3], v[4], v[5]) for rid, v in o["lv"].items()},
         meds={
             n: MedRecord(r[0], [(d[0], d[1], d[2], d[3], d[4]) for d in r[1]], r[2], r[3])
             for n, r in o["m"].items()

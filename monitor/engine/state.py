@@ -26,9 +26,10 @@ from typing import Any
 Dose = tuple[float, float | None, str | None, str | None, str]
 # A lab record: (time, canonical value, canonical reference high or None, event_id, raw value, unit)
 LabResult = tuple[float, float, float | None, str, float, str]
-# The version of an identified lab result (LabEvent.result_id) that counts: (time, issued or
-# None, event_id of that version or "" once withdrawn as entered in error, code)
-LabVersion = tuple[float, float | None, str, str]
+# The latest version of an identified lab result (LabEvent.result_id): (time, issued or None,
+# event_id of the result that counts or "" when the version withdrew it, code, status rank,
+# event_id of the version)
+LabVersion = tuple[float, float | None, str, str, int, str]
 # An assessment record: (time, present, event_id)
 Charted = tuple[float, bool, str]
 # A GCS record: (time, value, event_id)

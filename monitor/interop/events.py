@@ -99,9 +99,9 @@ def observation_event(
 
     A lab result with a ``version`` carries its identity, status and issue time (contract
     version 3), so that a correction replaces it; ``value`` is None only in a withdrawal, whose
-    unit is not needed and, when not given, is the code's own."""
+    unit is never used and is given as the code's own."""
     spellings = [u for u in units if u]
-    if value is None and version is not None and not spellings:
+    if value is None and version is not None:  # a withdrawal: its unit is never used
         spellings = [CANONICAL_UNIT[target.code]]
     rule = tables.unit(target.code, spellings)
     if rule is None:

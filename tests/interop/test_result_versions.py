@@ -152,3 +152,153 @@ def test_fhir_corrections_replace_and_entered_in_error_withdraws() -> None:
 def test_a_fhir_observation_without_an_identity_has_no_versions() -> None:
     anonymous = creatinine(id=None)
     assert anonymous.result_id is None and anonymous.status == "final"
+
+
+def edit(
+    msh: dict[int, bytes] | None = None,
+    obr: dict[int, bytes] | None = None,
+    obx: dict[int, bytes] | None = None,
+) -> bytes:
+    """The published message with fields of MSH, the OBR and the WBC OBX set (index = HL7
+    field number; MSH's index is one less, as MSH-1 is the separator itself)."""
+    out = []
+    for line in CBC.split(b"\n"):
+        fields = line.split(b"|")
+        head = fields[0].lstrip(b"\xef\xbb\xbf")
+        change = {b"MSH": msh, b"OBR": obr}.get(head)
+        if line.startswith(WBC_OBX):
+            change = obx
+        for k, v in (change or {}).items():
+            fields += [b""] * (k + 1 - len(fields))
+            fields[k] = v
+        out.append(b"|".join(fields))
+    return b"\n".join(out)
+
+
+LATER = b"20110105090000-0800"
+
+
+@pytest.mark.parametrize(
+    ("change", "skipped"),
+    [
+        ({11: b"C", 2: b"ST", 5: b"Specimen clotted, result invalid"}, "non_numeric"),
+        ({11: b"C", 2: b"SN", 5: b"<^1000"}, "censored"),
+        ({11: b"X", 5: b""}, None),
+    ],
+    ids=["corrected-to-text", "corrected-to-censored", "cannot-be-obtained"],
+)
+def test_a_version_without_a_number_withdraws_the_number(
+    change: dict[int, bytes], skipped: str | None
+) -> None:
+    out = convert_message(Message.from_bytes(edit({9: b"C9"}, {22: LATER}, change)), HL7)
+    assert not out.problems
+    [version] = [e for e in out.events if isinstance(e, LabEvent) and e.code == "wbc"]
+    assert version.value is None and version.status == "corrected"
+    assert counted([wbc(CBC), version], "wbc") == []
+    if skipped:
+        assert out.skipped[skipped] == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {11: b"W", 5: b"", 14: b""},
+        {11: b"W", 5: b"", 14: b"20110103"},
+        {11: b"W", 5: b"", 6: b"cells/hpf^per hpf"},
+        {11: b"W", 5: b"", 6: b""},
+    ],
+    ids=["no-time", "time-to-the-day", "unknown-unit", "no-unit"],
+)
+def test_a_withdrawal_is_never_refused_for_what_it_does_not_use(change: dict[int, bytes]) -> None:
+    """Before withdrawals were published a W was dropped before its time and unit were read;
+    a message that was acknowledged AA then must not be refused now."""
+    out = convert_message(Message.from_bytes(edit({9: b"W9"}, {7: b""}, change)), HL7)
+    assert not out.problems
+    [version] = [e for e in out.events if isinstance(e, LabEvent) and e.code == "wbc"]
+    assert version.status == "entered-in-error"
+    assert counted([wbc(CBC), version], "wbc") == []
+
+
+def test_a_correction_issued_at_the_same_time_still_comes_after_the_original() -> None:
+    """OBR-22 left as it was: the status orders them, in the replay order and the live one."""
+    correction = wbc(edit({9: b"A-CORR"}, None, {11: b"C", 5: b"10560"}))
+    original = wbc(CBC)
+    assert correction.issued == original.issued
+    assert counted([original, correction], "wbc") == pytest.approx([10.56])
+    assert counted([correction, original], "wbc") == pytest.approx([10.56])
+
+
+def test_issued_falls_back_to_msh7_when_obr22_is_not_a_time() -> None:
+    assert wbc(edit(None, {22: b"20110104"})).issued == wbc(edit(None, {22: b""})).issued
+    assert wbc(edit(None, {22: b""})).issued is not None
+
+
+def test_an_order_named_by_a_universal_id_keeps_its_identity_through_another_sender() -> None:
+    order = b"R-991133^^2.16.840.1.113883.3.72.5.24^ISO"
+    original = wbc(edit(None, {3: order}))
+    correction = wbc(
+        edit({2: b"Interface Engine", 9: b"C7"}, {3: order, 22: LATER}, {11: b"C", 5: b"10560"})
+    )
+    assert original.result_id == correction.result_id
+    assert counted([original, correction], "wbc") == pytest.approx([10.56])
+
+
+def test_a_test_repeated_under_one_order_without_obx4_counts_each_time() -> None:
+    lines = CBC.split(b"\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith(WBC_OBX))
+    again = lines[at].replace(b"OBX|4|", b"OBX|40|").replace(b"|105600|", b"|9000|")
+    out = convert_message(
+        Message.from_bytes(b"\n".join([*lines[: at + 1], again, *lines[at + 1 :]])), HL7
+    )
+    results = [e for e in out.events if isinstance(e, LabEvent) and e.code == "wbc"]
+    assert len({e.result_id for e in results}) == 2
+    assert sorted(counted(results, "wbc")) == pytest.approx([9.0, 105.6])
+
+
+def test_fhir_a_correction_back_to_an_earlier_value_is_a_new_version() -> None:
+    quantity = {"unit": "mg/dL", "system": "http://unitsofmeasure.org", "code": "mg/dL"}
+    versions = [
+        creatinine(issued="2005-07-05T09:00:00+02:00"),
+        creatinine(
+            status="corrected",
+            issued="2005-07-05T10:00:00+02:00",
+            valueQuantity={**quantity, "value": 2.4},
+        ),
+        creatinine(
+            status="corrected",
+            issued="2005-07-05T11:00:00+02:00",
+            valueQuantity={**quantity, "value": 5.0},
+        ),
+        creatinine(
+            status="corrected",
+            issued="2005-07-05T12:00:00+02:00",
+            valueQuantity={**quantity, "value": 2.4},
+        ),
+    ]
+    assert len({v.event_id for v in versions}) == 4
+    assert counted(versions, "creatinine") == pytest.approx([2.4 * 88.4])
+
+
+def test_fhir_a_correction_without_a_value_or_cancelled_withdraws_it() -> None:
+    original = creatinine(issued="2005-07-05T09:00:00+02:00")
+    absent = creatinine(
+        status="corrected",
+        issued="2005-07-05T10:00:00+02:00",
+        valueQuantity=None,
+        dataAbsentReason={"text": "specimen haemolysed"},
+    )
+    cancelled = creatinine(status="cancelled", issued="2005-07-05T10:00:00+02:00")
+    for version in (absent, cancelled):
+        assert version.value is None and version.status == "corrected"
+        assert counted([original, version], "creatinine") == []
+
+
+def test_fhir_entered_in_error_without_a_time_is_skipped_as_before() -> None:
+    resource = json.loads(
+        (FHIR_FIXTURES / "observation" / "observation-serum-creatinine.json").read_text()
+    )
+    resource.update(status="entered-in-error")
+    for key in ("effectiveDateTime", "issued"):
+        resource.pop(key, None)
+    out = convert_resource(resource, FHIR, Resolver())
+    assert not out.problems and not out.events and out.skipped["cancelled"] == 1

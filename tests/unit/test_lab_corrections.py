@@ -120,10 +120,28 @@ CASES = [
         False,
     ),
     (
-        "without issue times the one processed last counts",
+        "without issue times a correction still comes after the final result",
         [ck(2, 120, "L1", "corrected"), ck(2, 12_000, "L1")],
+        [120],
+        False,
+    ),
+    (
+        "at equal issue times a correction comes after the final result",
+        [ck(2, 120, "L1", "corrected", issued=3), ck(2, 12_000, "L1", issued=3)],
+        [120],
+        False,
+    ),
+    (
+        "a version without an issue time comes before one with it",
+        [ck(2, 12_000, "L1", issued=3), ck(2, 120, "L1", "corrected")],
         [12_000],
         True,
+    ),
+    (
+        "a correction without a value withdraws the result",
+        [ck(2, 12_000, "L1"), ck(2, None, "L1", "corrected")],
+        [],
+        False,
     ),
     (
         "a result re-issued after a withdrawal counts again",
@@ -183,7 +201,7 @@ def test_an_implausible_correction_is_refused_and_changes_nothing() -> None:
         ({"status": "corrected", "value": 120}, "needs the result_id"),
         ({"status": "entered-in-error"}, "needs the result_id"),
         ({"result_id": "L1"}, "needs a value"),
-        ({"result_id": "L1", "status": "corrected"}, "needs a value"),
+        ({}, "needs a value"),
         ({"result_id": "L1", "status": "amended", "value": 1}, "status"),
         ({"result_id": "", "value": 1}, "result_id"),
         ({"result_id": "L1", "value": 1, "issued": "2026-02-02T03:00:00"}, "issued"),
@@ -268,3 +286,54 @@ def test_a_format_4_state_loads_knowing_no_versions() -> None:
     written["v"] = 4
     again = loads_state(orjson.dumps(written))
     assert again.lab_versions == {} and again.labs == state.labs
+
+
+def test_a_late_version_of_a_kept_result_is_applied_and_of_an_unknown_one_refused() -> None:
+    """A correction keeps its original's observation time, so it may come more than the allowed
+    lateness behind the clock; it only replaces a result the state still keeps."""
+    hr = event("vital", 60, "p1", code="heart_rate", value=80, unit="/min")
+    state = run([*BASE, ck(2, 12_000, "L1"), hr])
+    state = step(state, ck(2, 120, "L1", "corrected", issued=59), CFG).state
+    assert ck_values(state) == [120] and not ck_met(state, 60)
+    before = dumps_state(state)
+    with pytest.raises(EventRejected) as err:
+        step(state, ck(2, 120, "L9", "corrected"), CFG)
+    assert err.value.rejection.reason == "too_late" and dumps_state(state) == before
+
+
+def test_a_counted_version_is_never_forgotten_for_the_bound() -> None:
+    """Beyond the bound the versions forgotten are withdrawals and versions whose value has left
+    the kept results, never one that still counts."""
+    first = ck(2, 12_000, "L1")
+    others = [ck(2 + i / 100, None, f"W{i}", "entered-in-error") for i in range(MAX_VERSIONS + 5)]
+    state = run([*BASE, first, *others])
+    assert "L1" in state.lab_versions and len(state.lab_versions) == MAX_VERSIONS
+    state = step(state, ck(2, None, "L1", "entered-in-error", eid="late-w"), CFG).state
+    assert ck_values(state) == []
+
+
+def version(n: int, issued: int | None, status: str, value: float) -> Event:
+    return ck(2, None if status == "entered-in-error" else value, "L1", status, issued, f"v{n}")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([None, 3, 5]),
+            st.sampled_from(["final", "corrected", "entered-in-error"]),
+            st.sampled_from([120.0, 900.0, 12_000.0]),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_versions_with_equal_or_missing_issue_times_give_one_answer_in_every_order(
+    spec: list[tuple[int | None, str, float]],
+) -> None:
+    events = [version(n, *v) for n, v in enumerate(spec)]
+    answers = {
+        orjson.dumps(run([*BASE, *perm]).labs.get("ck", []))
+        for perm in itertools.permutations(events)
+    }
+    assert len(answers) == 1

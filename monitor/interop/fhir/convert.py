@@ -57,6 +57,7 @@ OBS_VERSION = {
     "amended": "corrected",
     "corrected": "corrected",
     "entered-in-error": "entered-in-error",
+    "cancelled": "corrected",  # published without a value: the result has none now
 }
 MED_GIVEN = frozenset({"completed", "in-progress", "stopped"})
 MED_SKIP = {
@@ -237,23 +238,26 @@ def convert_observation(
     if not known:
         return out
     stable = _stable_identity(r)
-    withdrawn = status == "entered-in-error" and stable is not None
+    # entered-in-error and cancelled of a named result withdraw it (its value is not used)
+    withdrawn = status in ("entered-in-error", "cancelled") and stable is not None
     if status not in OBS_PUBLISH and not withdrawn:
         if status in OBS_SKIP:
             out.skipped[OBS_SKIP[status]] += len(known)
         else:
             out.problem("Observation.status", "invalid_field", f"unknown status {status!r}")
         return out
-    valued: list[tuple[Json, str, str, Target]] = []
+    valued: list[tuple[Json, str, str, Target, bool]] = []
     for element, where, suffix, target in known:
         quantity = element.get("valueQuantity")
-        if withdrawn:  # vital signs are kept as hourly summaries: nothing to withdraw from
-            if target.kind == "lab":
-                valued.append((element, where, suffix, target))
-            else:
-                out.skipped["cancelled"] += 1
-        elif isinstance(quantity, dict) and quantity.get("value") is not None:
-            valued.append((element, where, suffix, target))
+        number = isinstance(quantity, dict) and quantity.get("value") is not None
+        # A correction without a number (dataAbsentReason, a text) withdraws the old one.
+        takes_back = withdrawn or (not number and status != "final" and stable is not None)
+        if takes_back and target.kind == "lab":
+            valued.append((element, where, suffix, target, True))
+        elif withdrawn:  # vital signs are kept as hourly summaries: nothing to withdraw from
+            out.skipped["cancelled"] += 1
+        elif number:
+            valued.append((element, where, suffix, target, False))
         else:
             out.skipped["non_numeric" if _has_value(element) else "no_value"] += 1
     if not valued:
@@ -266,6 +270,9 @@ def convert_observation(
         or resolver.report_time.get(full_url or "")
         or r.get("issued")
     )
+    if not isinstance(text, str) and withdrawn:
+        out.skipped["cancelled"] += len(valued)  # no time to place it: dropped, as before
+        return out
     if not isinstance(text, str):
         out.problem("Observation.effective[x]", "missing_field", "no effective time or issued")
         return out
@@ -274,14 +281,16 @@ def convert_observation(
         return out
     identity = _identity(r, "Observation", full_url)
     issued = _issued(r)
-    for element, where, suffix, target in valued:
+    meta = r.get("meta")
+    revision = [issued.isoformat() if issued else None, meta.get("versionId") if meta else None]
+    for element, where, suffix, target, takes_back in valued:
         quantity = element.get("valueQuantity") or {}
-        value = None if withdrawn else float(quantity["value"])
+        value = None if takes_back else float(quantity["value"])
         units = [quantity.get("code"), quantity.get("unit")]
         ident = identity + suffix
-        if status != "final":  # a new value (or a withdrawal): an event of its own
-            digest = hashlib.sha256(orjson.dumps([status, value, units, text])).hexdigest()[:10]
-            ident += f"@{digest}"
+        if status != "final":  # a new version: an event of its own
+            blob = orjson.dumps([status, value, units, text, *revision])
+            ident += f"@{hashlib.sha256(blob).hexdigest()[:10]}"
         version = (
             None
             if stable is None

@@ -59,7 +59,9 @@ LAB_STATUS = {
     "A": "corrected",
     "W": "entered-in-error",
     "D": "entered-in-error",
+    "X": "corrected",  # cannot be obtained: the result has no value now
 }
+WITHDRAW_STATUS = frozenset({"W", "D", "X"})
 _RANGE = re.compile(
     r"^\s*(?:(?P<low>[-+]?\d+(?:\.\d+)?)\s*(?:-|_|to|–)\s*(?P<high>[-+]?\d+(?:\.\d+)?)"
     r"|<=?\s*(?P<lt>[-+]?\d+(?:\.\d+)?))\s*$",
@@ -116,6 +118,7 @@ class _Reader:
         self.patient: str | None = None
         self.obr: Segment | None = None
         self.used: set[str] = set()
+        self.results: dict[tuple[int, str], int] = {}
 
     def run(self) -> Conversion:
         segs = self.msg.segments
@@ -205,7 +208,8 @@ class _Reader:
             return
         status = obx.get(11).strip().upper()
         version = self._version(obx, status) if target.kind == "lab" else None
-        withdrawn = version is not None and version.status == "entered-in-error"
+        # W, D and X of a named lab result withdraw it: its value, unit and time are not used.
+        withdrawn = version is not None and status in WITHDRAW_STATUS
         if status not in PUBLISH_STATUS and not withdrawn:
             reason = (
                 "preliminary"
@@ -218,12 +222,22 @@ class _Reader:
             return
         if self.patient is None:
             return  # the PID problem is already reported
+        problems = len(self.out.problems)
         value = None if withdrawn else self._value(obx, where)
-        if value is None and not withdrawn:
+        if value is None and len(self.out.problems) > problems:
             return
+        # A correction to a text ("specimen clotted") or censored result withdraws the number.
+        takes_back = withdrawn or (version is not None and version.status == "corrected")
+        if value is None and not takes_back:
+            return  # skipped and counted by _value
         obs_time = obx.get(14) or (self.obr.get(7) if self.obr is not None else "")
         field = "OBX-14" if obx.get(14) else "OBR-7"
         timed = self._time(obs_time, field)
+        if timed is None and value is None and version is not None:
+            timed = self._time(self.msg.msh.get(7), "MSH-7")
+        if timed is None and withdrawn:
+            self.out.skipped["cancelled"] += 1  # no time to place it: dropped, as before
+            return
         if timed is None:
             self.out.problem(
                 f"{where}-14",
@@ -252,7 +266,8 @@ class _Reader:
 
     def _version(self, obx: Segment, status: str) -> ResultVersion | None:
         """The lab result this OBX is a version of: the order (OBR-3 filler number, else OBR-2
-        placer number, with its namespace), the test (OBX-3) and OBX-4; issued at OBR-22, else
+        placer number, with its namespace or universal id), the test (OBX-3) and OBX-4 (OBX-3
+        repeated under one order without OBX-4: its place among them); issued at OBR-22, else
         MSH-7. None without an order number (the result cannot be named again)."""
         mapped = LAB_STATUS.get(status)
         if mapped is None or self.obr is None:
@@ -261,10 +276,17 @@ class _Reader:
         order = self.obr.get(field, 1).strip()
         if not order:
             return None
-        namespace = self.obr.get(field, 2).strip() or self.prefix[1]
+        namespace = (
+            self.obr.get(field, 2).strip() or self.obr.get(field, 3).strip() or self.prefix[1]
+        )
         test = f"{obx.get(3, 1).strip()}^{obx.get(3, 3).strip()}"
         rid = event_id("v2", namespace, order, test, obx.get(4).strip())
-        parsed = parse_dtm(self.obr.get(22) or self.msg.msh.get(7), self.ctx.zone)
+        seen = self.results.get((self.obr_n, rid), 0)
+        self.results[(self.obr_n, rid)] = seen + 1
+        if seen:
+            rid = event_id("v2", namespace, order, test, obx.get(4).strip(), str(seen + 1))
+        zone = self.ctx.zone
+        parsed = parse_dtm(self.obr.get(22), zone) or parse_dtm(self.msg.msh.get(7), zone)
         return ResultVersion(rid, mapped, parsed[0] if parsed is not None else None)
 
     def _value(self, obx: Segment, where: str) -> float | None:
