@@ -22,7 +22,7 @@ from monitor.interop.fhir.convert import FhirContext, Resolver, convert_resource
 from monitor.interop.hl7.convert import Hl7Context, convert_message
 from monitor.interop.hl7.message import Message
 from monitor.knowledge.thresholds import ClinicalSettings
-from tests.interop.paths import FHIR_FIXTURES, HL7_FIXTURES
+from tests.interop.paths import FHIR_FIXTURES, HL7_FIXTURES, STORY
 
 TABLES = load_tables()
 HL7 = Hl7Context(TABLES, ZoneInfo("UTC"))
@@ -302,3 +302,37 @@ def test_fhir_entered_in_error_without_a_time_is_skipped_as_before() -> None:
         resource.pop(key, None)
     out = convert_resource(resource, FHIR, Resolver())
     assert not out.problems and not out.events and out.skipped["cancelled"] == 1
+
+
+def test_the_nms_story_drops_its_ck_criterion_when_the_ck_is_corrected() -> None:
+    """The repository's NMS story (HL7 v2: medium on exposure, fever, lability and
+    hypermetabolism, then a CK of 2,650 U/L adds its 10 points), then the lab's correction of
+    that CK to 265 U/L: the alert is updated at once without the CK criterion."""
+    labs = STORY[-1].read_bytes()
+    assert b"|2650|" in labs and b"OBX|1|NM|2157-6^" in labs
+    corrected = (
+        labs.replace(b"|STORY-0009|", b"|STORY-0010|")
+        .replace(b"|20260303073000+0000|", b"|20260303113000+0000|")
+        .replace(b"|2650|", b"|265|")
+        .replace(b"|H|||F|||20260303060000+0000", b"|N|||C|||20260303060000+0000", 1)
+    )
+
+    def alerts(messages: list[bytes]) -> list[Any]:
+        cfg = ClinicalSettings()
+        state = new_state("STORY-1")
+        out: list[Any] = []
+        for m in messages:
+            for ev in convert_message(Message.from_bytes(m), HL7).events:
+                result = step(state, ev, cfg)
+                state, out = result.state, out + result.transitions
+        return out
+
+    def ck_met(alert: Any) -> bool:
+        return bool(next(c for c in alert.criteria if c.name == "ck_elevation").met)
+
+    story = [m.read_bytes() for m in STORY]
+    before = alerts(story)[-1]
+    assert (before.transition, before.priority, ck_met(before)) == ("updated", "medium", True)
+    after = alerts([*story, corrected])[-1]
+    assert (after.transition, after.priority, ck_met(after)) == ("updated", "medium", False)
+    assert after.score == before.score - 10
