@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from monitor.contracts.alerts import Alert
 from monitor.contracts.decode import DecodeError, Rejection, decode_event
-from monitor.contracts.events import Event
+from monitor.contracts.events import Event, LabEvent
 from monitor.engine import EventRejected, PatientState, dumps_state, loads_state, new_state, step
 from monitor.engine import tick as engine_tick
 from monitor.engine.core import is_evictable
@@ -157,11 +157,15 @@ class BatchProcessor:
                 self._reject(out, msg, exc.rejection, wall_now)
                 continue
             t = event.time.timestamp()
-            if self.max_future_skew_s and t > wall_now + self.max_future_skew_s:
+            # A lab version issued in the future would outrank every real correction of it.
+            issued = event.issued.timestamp() if isinstance(event, LabEvent) and event.issued else t
+            ahead = max(t, issued) - wall_now
+            if self.max_future_skew_s and ahead > self.max_future_skew_s:
+                which = "event time" if t >= issued else "issued"
                 self._reject(
                     out,
                     msg,
-                    Rejection("future_time", f"event time is {t - wall_now:.0f} s ahead of now"),
+                    Rejection("future_time", f"{which} is {ahead:.0f} s ahead of now"),
                     wall_now,
                 )
                 continue

@@ -85,6 +85,17 @@ def test_future_event_time_is_refused() -> None:
     assert [d.reason for d in out.dead] == ["future_time"]
 
 
+def test_a_lab_version_issued_in_the_future_is_refused() -> None:
+    """It would outrank every real later correction of its result."""
+    lab = {"event_id": "l", "patient_id": "p1", "kind": "lab", "time": at(0), "code": "ck",
+           "value": 900, "unit": "U/L", "result_id": "r1"}  # fmt: skip
+    future = orjson.dumps({**lab, "issued": "2099-01-01T00:00:00Z"})
+    now = orjson.dumps({**lab, "event_id": "m", "issued": at(1)})
+    out = run([msg(future), msg(now)])
+    assert [d.reason for d in out.dead] == ["future_time"] and out.processed == 1
+    assert "issued is" in orjson.loads(out.dead[0].value)["detail"]
+
+
 def test_engine_rejections_are_dead_lettered() -> None:
     store: dict[str, bytes] = {}
     first = run([msg(vital("a", 100))], store)
