@@ -165,6 +165,9 @@ class _Connection:
 
     async def _queue(self, work: Coroutine[Any, Any, bytes]) -> None:
         task = asyncio.create_task(work)
+        if not self.acks.full():  # the usual case: no time limit to arm
+            self.acks.put_nowait((time.monotonic(), task))
+            return
         try:
             async with asyncio.timeout(self.limits.frame_timeout_s):
                 await self.acks.put((time.monotonic(), task))
@@ -178,8 +181,9 @@ class _Connection:
                 ack = await task
                 if not self.broken:
                     self.writer.write(mllp.frame(ack))
-                    async with asyncio.timeout(self.limits.frame_timeout_s):
-                        await self.writer.drain()
+                    if self.writer.transport.get_write_buffer_size():  # the peer is behind
+                        async with asyncio.timeout(self.limits.frame_timeout_s):
+                            await self.writer.drain()
                     self.server.metrics.ack_seconds.observe(time.monotonic() - started)
             except (TimeoutError, ConnectionError):
                 self.server.metrics.frame_errors.labels("timeout").inc()
