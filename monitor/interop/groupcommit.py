@@ -6,13 +6,12 @@ loop as the first) joins the next group, which is flushed as soon as the current
 An idle sink therefore adds no delay, and a busy one sends one request for many callers instead
 of one per caller.
 
-The outcome is the group's: when its flush fails or does not finish within the longest timeout
-of its callers, every caller of the group is told :class:`PublishError` (none is told its
-records are safe, even those that may have reached the broker). A caller that gives up (its own
-timeout, or cancelled) is told :class:`PublishError` too; a group all of whose callers gave up
-before its turn is not flushed. Groups are flushed in the order they were formed and records in
-the order they were submitted, so the order of one caller's records, and of callers one after
-another, is kept.
+The outcome is the group's: when its flush fails, or has not ended by the earliest deadline of
+its callers (each caller's own time limit; one timer per group), every caller of the group is
+told :class:`PublishError` (none is told its records are safe, even those that may have reached
+the broker). A group all of whose callers were cancelled or refused before its turn is not
+flushed. Groups are flushed in the order they were formed and records in the order they were
+submitted, so the order of one caller's records, and of callers one after another, is kept.
 """
 
 from __future__ import annotations
@@ -30,14 +29,59 @@ class PublishError(RuntimeError):
     """The broker did not acknowledge the events (unreachable, refused, or too slow)."""
 
 
-class _Group(Generic[T]):
-    __slots__ = ("done", "items", "timeout_s", "waiting")
+class _Waiter:
+    """One caller: its future, and what its refusal says."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    __slots__ = ("future", "n", "timeout_s")
+
+    def __init__(self, future: asyncio.Future[None], n: int, timeout_s: float) -> None:
+        self.future, self.n, self.timeout_s = future, n, timeout_s
+
+    def timed_out(self) -> PublishError:
+        return PublishError(
+            f"the broker did not acknowledge {self.n} events within {self.timeout_s:g} s"
+        )
+
+
+class _Group(Generic[T]):
+    """Records and callers flushed together. One timer per group (not one per caller) ends it
+    at the earliest of its callers' deadlines: its callers are refused then, whether its flush
+    has begun or not."""
+
+    __slots__ = ("deadline", "ended", "items", "timer", "waiters")
+
+    def __init__(self) -> None:
         self.items: list[T] = []
-        self.done: asyncio.Future[None] = loop.create_future()
-        self.waiting = 0  # callers still waiting for the outcome
-        self.timeout_s = 0.0  # the longest of their timeouts
+        self.waiters: list[_Waiter] = []
+        self.deadline = float("inf")
+        self.timer: asyncio.TimerHandle | None = None
+        self.ended = False  # its callers were answered: it takes no more
+
+    def waiting(self) -> bool:
+        return any(not w.future.done() for w in self.waiters)
+
+    def expire(self) -> None:
+        self._end()
+        for w in self.waiters:
+            if not w.future.done():
+                w.future.set_exception(w.timed_out())
+
+    def fail(self, error: PublishError) -> None:
+        self._end()
+        for w in self.waiters:
+            if not w.future.done():
+                w.future.set_exception(error)
+
+    def succeed(self) -> None:
+        self._end()
+        for w in self.waiters:
+            if not w.future.done():
+                w.future.set_result(None)
+
+    def _end(self) -> None:
+        self.ended = True
+        if self.timer is not None:
+            self.timer.cancel()
 
 
 class GroupCommit(Generic[T]):
@@ -67,32 +111,36 @@ class GroupCommit(Generic[T]):
                 await self._task
             self._task = None
         while self._groups:
-            _fail(self._groups.popleft(), PublishError("the publisher stopped"))
+            self._groups.popleft().fail(PublishError("the publisher stopped"))
 
     async def submit(self, items: Sequence[T], timeout_s: float) -> None:
         """Return once the group holding ``items`` was flushed; raise :class:`PublishError` when
-        its flush failed, or did not end within ``timeout_s``."""
+        its flush failed, or had not ended by its deadline (the earliest of its callers': at
+        most ``timeout_s`` from now)."""
         if self._closed or self._task is None:
             raise PublishError("the publisher is not running")
         if not items:
             return
+        loop = asyncio.get_running_loop()
         group = self._groups[-1] if self._groups else None
-        if group is None or (group.items and len(group.items) + len(items) > self.max_items):
-            group = _Group(asyncio.get_running_loop())
+        if (
+            group is None
+            or group.ended
+            or (group.items and len(group.items) + len(items) > self.max_items)
+        ):
+            group = _Group()
             self._groups.append(group)
         group.items.extend(items)
-        group.waiting += 1
-        group.timeout_s = max(group.timeout_s, timeout_s)
+        waiter = _Waiter(loop.create_future(), len(items), timeout_s)
+        group.waiters.append(waiter)
+        deadline = loop.time() + timeout_s
+        if deadline < group.deadline:
+            group.deadline = deadline
+            if group.timer is not None:
+                group.timer.cancel()
+            group.timer = loop.call_at(deadline, group.expire)
         self._wake.set()
-        try:
-            async with asyncio.timeout(timeout_s):
-                await asyncio.shield(group.done)
-        except TimeoutError:
-            raise PublishError(
-                f"the broker did not acknowledge {len(items)} events within {timeout_s:g} s"
-            ) from None
-        finally:
-            group.waiting -= 1
+        await waiter.future  # cancelling a caller cancels its own future only
 
     async def _run(self) -> None:
         group: _Group[T] | None = None
@@ -102,34 +150,26 @@ class GroupCommit(Generic[T]):
                 self._wake.clear()
                 while self._groups:
                     group = self._groups.popleft()
-                    if group.waiting == 0:  # every caller gave up: nobody to tell
-                        group.done.cancel()
-                        continue
-                    await self._flush_group(group)
+                    if group.waiting():
+                        await self._flush_group(group)
+                    else:  # every caller gave up or timed out: nobody to tell
+                        group.fail(PublishError("abandoned"))
                     group = None
         except asyncio.CancelledError:
             if group is not None:
-                _fail(group, PublishError("the publisher stopped"))
+                group.fail(PublishError("the publisher stopped"))
             raise
 
     async def _flush_group(self, group: _Group[T]) -> None:
         try:
-            async with asyncio.timeout(group.timeout_s):
+            async with asyncio.timeout_at(group.deadline):
                 await self._flush(group.items)
         except TimeoutError:
-            n, t = len(group.items), group.timeout_s
-            _fail(group, PublishError(f"the broker did not acknowledge {n} events within {t:g} s"))
+            group.expire()
         except PublishError as exc:
-            _fail(group, exc)
+            group.fail(exc)
         except Exception as exc:  # the transport's errors: connection, authorisation, size
-            _fail(group, PublishError(f"publishing failed: {type(exc).__name__}: {exc}"))
+            group.fail(PublishError(f"publishing failed: {type(exc).__name__}: {exc}"))
         else:
             self.flushes += 1
-            if not group.done.done():
-                group.done.set_result(None)
-
-
-def _fail(group: _Group[T], error: PublishError) -> None:
-    if not group.done.done():
-        group.done.set_exception(error)
-        group.done.exception()  # retrieved: callers that gave up leave no "never retrieved" log
+            group.succeed()

@@ -117,18 +117,42 @@ def test_a_flush_that_does_not_return_in_time_fails_its_whole_group() -> None:
     run(scenario)
 
 
+def test_a_group_ends_at_its_earliest_callers_deadline_and_is_then_not_flushed() -> None:
+    async def scenario(commit: GroupCommit[str], t: Transport) -> None:
+        first = asyncio.create_task(commit.submit(["a"], 5))
+        await _settle()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        queued = [asyncio.create_task(commit.submit([c], s)) for c, s in (("b", 5), ("c", 0.1))]
+        assert await _outcomes(queued) == ["PublishError", "PublishError"]
+        assert loop.time() - started < 2  # both refused at c's deadline, not b's
+        later = asyncio.create_task(commit.submit(["e"], 5))  # a new group, not the ended one
+        await _settle()
+        t.gate.set()
+        assert await _outcomes([later]) == ["ok"]
+        assert await _outcomes([first]) == ["ok"]
+        await commit.submit(["d"], 5)
+
+    t = run(scenario)
+    assert t.groups == [["a"], ["e"], ["d"]]
+
+
 def test_a_group_whose_callers_all_gave_up_is_not_flushed() -> None:
     async def scenario(commit: GroupCommit[str], t: Transport) -> None:
         first = asyncio.create_task(commit.submit(["a"], 5))
         await _settle()
         with pytest.raises(PublishError):  # queued behind the first flush, then gave up
             await commit.submit(["b"], 0.05)
+        cancelled = asyncio.create_task(commit.submit(["c"], 5))
+        await _settle()
+        cancelled.cancel()
+        await _settle()
         t.gate.set()
         assert await _outcomes([first]) == ["ok"]
-        await commit.submit(["c"], 5)
+        await commit.submit(["e"], 5)
 
     t = run(scenario)
-    assert t.groups == [["a"], ["c"]]
+    assert t.groups == [["a"], ["e"]]
 
 
 def test_stop_answers_every_waiting_caller() -> None:
