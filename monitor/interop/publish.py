@@ -98,9 +98,8 @@ def plan_batches(
 class KafkaSink:
     """An aiokafka producer sending events to the input topics of their kinds, in groups."""
 
-    def __init__(self, kafka: KafkaSettings, linger_ms: int = 0) -> None:
+    def __init__(self, kafka: KafkaSettings) -> None:
         self.kafka = kafka
-        self.linger_ms = linger_ms
         self.topics = Topics(kafka.topic_prefix)
         self._producer: AIOKafkaProducer | None = None
         self._groups = GroupCommit[Record](self._send_group)
@@ -115,8 +114,7 @@ class KafkaSink:
         self._producer = AIOKafkaProducer(
             **kafka_options(self.kafka),
             acks="all",
-            linger_ms=self.linger_ms,
-            max_batch_size=BATCH_BYTES,
+            max_batch_size=BATCH_BYTES,  # the batches are closed when sent: no linger
             enable_idempotence=False,  # the embedded broker refuses InitProducerId
             client_id="nms-monitor-interop",
         )

@@ -181,7 +181,9 @@ class _Connection:
                 ack = await task
                 if not self.broken:
                     self.writer.write(mllp.frame(ack))
-                    if self.writer.transport.get_write_buffer_size():  # the peer is behind
+                    transport = self.writer.transport
+                    # Waiting (under a time limit) only when the peer is behind or gone.
+                    if transport.get_write_buffer_size() or transport.is_closing():
                         async with asyncio.timeout(self.limits.frame_timeout_s):
                             await self.writer.drain()
                     self.server.metrics.ack_seconds.observe(time.monotonic() - started)
