@@ -1,11 +1,18 @@
 """Publishing contract events to the input topics, and knowing when the broker has them.
 
 Every adapter hands its events to a :class:`Sink`; :class:`KafkaSink` sends each to the topic of
-its kind, keyed by ``patient_id`` (aiokafka's default partitioner is murmur2, as the worker's
-clients use), with ``acks=all``, and returns only when the broker has acknowledged every one.
-A failure or a timeout raises :class:`PublishError`: the caller refuses the input, and the sender
-sends it again. Some of its events may have reached the broker; their event ids are derived from
-the input, so the engine drops the repeats.
+its kind, keyed by ``patient_id`` (partitioned as aiokafka's default partitioner does, murmur2,
+as the worker's clients do), with ``acks=all``, and returns only when the broker has
+acknowledged every one. A failure or a timeout raises :class:`PublishError`: the caller refuses
+the input, and the sender sends it again. Some of its events may have reached the broker; their
+event ids are derived from the input, so the engine drops the repeats.
+
+Group commit (:mod:`monitor.interop.groupcommit`): the events of concurrent callers (the
+messages of every MLLP connection) that arrive while a produce request is in flight are sent
+together as one record batch per partition, and every caller of that group is answered when the
+broker acknowledged the whole group, or told :class:`PublishError` when any part failed. One
+request per group instead of one ``send()`` per event is what lets one listener process keep up
+with thousands of messages a second.
 """
 
 from __future__ import annotations
@@ -14,17 +21,20 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 
 from monitor.contracts.events import EVENT_ADAPTER, Event
+from monitor.interop.groupcommit import GroupCommit, PublishError
 from monitor.stream.settings import KafkaSettings
 from monitor.stream.topics import Topics
 
-
-class PublishError(RuntimeError):
-    """The broker did not acknowledge the events (unreachable, refused, or too slow)."""
+__all__ = ["BATCH_BYTES", "KafkaSink", "PublishError", "Sink", "encode", "kafka_options"]
+Record = tuple[str, bytes, bytes]  # topic, key, value
+BATCH_BYTES = 256 * 1024  # one record batch at most (Kafka's message.max.bytes is about 1 MB)
 
 
 class Sink(Protocol):
@@ -57,29 +67,64 @@ def kafka_options(kafka: KafkaSettings) -> dict[str, Any]:
     return opts
 
 
-class KafkaSink:
-    """An aiokafka producer sending events to the input topics of their kinds."""
+@lru_cache(maxsize=1 << 16)
+def _key_hash(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
 
-    def __init__(self, kafka: KafkaSettings, linger_ms: int = 1) -> None:
+
+def partition_for(key: bytes, partitions: Sequence[int]) -> int:
+    """The partition of ``key`` among ``partitions`` (sorted), as aiokafka's default partitioner
+    and Kafka's Java client choose it (murmur2), so that a patient's events of every adapter and
+    of ``send`` land on the partition the worker reads them from."""
+    return partitions[_key_hash(key) % len(partitions)]
+
+
+def plan_batches(
+    records: Sequence[Record], partitions: dict[str, list[int]]
+) -> dict[tuple[str, int], list[tuple[bytes, bytes]]]:
+    """The records of one group by topic and partition, each in the order submitted (so the
+    events of one patient stay in order). ``partitions``: the sorted partitions of each topic."""
+    plan: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
+    for topic, key, value in records:
+        tp = (topic, partition_for(key, partitions[topic]))
+        batch = plan.get(tp)
+        if batch is None:
+            plan[tp] = [(key, value)]
+        else:
+            batch.append((key, value))
+    return plan
+
+
+class KafkaSink:
+    """An aiokafka producer sending events to the input topics of their kinds, in groups."""
+
+    def __init__(self, kafka: KafkaSettings) -> None:
         self.kafka = kafka
-        self.linger_ms = linger_ms
         self.topics = Topics(kafka.topic_prefix)
         self._producer: AIOKafkaProducer | None = None
+        self._groups = GroupCommit[Record](self._send_group)
+
+    @property
+    def flushes(self) -> int:
+        """Groups sent and acknowledged so far (one produce request each, usually)."""
+        return self._groups.flushes
 
     async def start(self) -> None:
         """Connect (aiokafka needs the running event loop, so not in ``__init__``)."""
         self._producer = AIOKafkaProducer(
             **kafka_options(self.kafka),
             acks="all",
-            linger_ms=self.linger_ms,
+            max_batch_size=BATCH_BYTES,  # the batches are closed when sent: no linger
             enable_idempotence=False,  # the embedded broker refuses InitProducerId
             client_id="nms-monitor-interop",
         )
         await self._producer.start()
+        self._groups.start()
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Flush and close; bounded: with the broker gone aiokafka would wait for its request
         timeout (40 s). What was not acknowledged was never acknowledged to a sender either."""
+        await self._groups.stop()
         if self._producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._producer.stop(), timeout_s)
@@ -87,22 +132,30 @@ class KafkaSink:
     async def publish(self, events: Sequence[Event], timeout_s: float) -> None:
         if not events:
             return
-        try:
-            await asyncio.wait_for(self._send_all(events), timeout_s)
-        except TimeoutError:
-            raise PublishError(
-                f"the broker did not acknowledge {len(events)} events within {timeout_s:g} s"
-            ) from None
-        except Exception as exc:  # aiokafka's errors: connection, authorisation, size
-            raise PublishError(f"publishing failed: {type(exc).__name__}: {exc}") from None
-
-    async def _send_all(self, events: Sequence[Event]) -> None:
         if self._producer is None:
             raise PublishError("the producer is not started")
-        futures = [
-            await self._producer.send(
-                self.topics.for_kind(ev.kind), value=encode(ev), key=ev.patient_id.encode()
-            )
-            for ev in events
-        ]
-        await asyncio.gather(*futures)
+        for_kind = self.topics.for_kind
+        records = [(for_kind(ev.kind), ev.patient_id.encode(), encode(ev)) for ev in events]
+        await self._groups.submit(records, timeout_s)
+
+    async def _send_group(self, records: list[Record]) -> None:
+        """One record batch per partition, all submitted before any is awaited (aiokafka puts
+        the batches of different partitions of one broker in one produce request)."""
+        producer = self._producer
+        if producer is None:
+            raise PublishError("the producer is not started")
+        partitions: dict[str, list[int]] = {}
+        for topic in {r[0] for r in records}:
+            partitions[topic] = sorted(await producer.partitions_for(topic))
+        acks = []
+        for (topic, partition), pairs in plan_batches(records, partitions).items():
+            batch = producer.create_batch()
+            for key, value in pairs:
+                if batch.append(key=key, value=value, timestamp=None) is None:  # full
+                    acks.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        raise PublishError(f"an event of {len(value)} bytes exceeds a batch")
+            batch.close()  # sent now: no linger
+            acks.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*acks)

@@ -18,7 +18,7 @@ from monitor.interop.hl7.handler import MessageHandler
 from monitor.interop.hl7.mllp import frame
 from monitor.interop.hl7.server import Limits, MllpServer
 from monitor.interop.metrics import InteropMetrics
-from tests.interop.fakes import FakeSink
+from tests.interop.fakes import FakeSink, GroupSink
 from tests.interop.paths import HL7_FIXTURES, STORY
 
 TIMEOUT = 10.0
@@ -55,9 +55,11 @@ class Client:
 Scenario = Callable[[MllpServer, FakeSink, Callable[[], Awaitable[Client]]], Awaitable[None]]
 
 
-def run(scenario: Scenario, **limits: float) -> tuple[FakeSink, InteropMetrics]:
+def run(
+    scenario: Scenario, sink: FakeSink | None = None, **limits: float
+) -> tuple[FakeSink, InteropMetrics]:
     """Start a listener on a free loopback port, run the scenario, stop everything."""
-    sink = FakeSink()
+    sink = FakeSink() if sink is None else sink
     metrics = InteropMetrics(CollectorRegistry())
 
     async def main() -> None:
@@ -92,6 +94,8 @@ def run(scenario: Scenario, **limits: float) -> tuple[FakeSink, InteropMetrics]:
             for c in clients:
                 await c.close()
             await server.stop()
+            if isinstance(sink, GroupSink):
+                await sink.stop()
 
     asyncio.run(main())
     return sink, metrics
@@ -310,3 +314,102 @@ def test_connections_beyond_the_limit_are_closed_at_once() -> None:
 
     _, metrics = run(scenario, max_connections=1)
     assert metrics.frame_errors.labels("too_many_connections")._value.get() == 1
+
+
+# Group commit: the events of messages from every connection that arrive while a flush is in
+# flight are flushed together (monitor/interop/groupcommit.py), as KafkaSink does.
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # and let whatever else was coming arrive
+
+
+def _control_id(event_id: str) -> str:
+    return event_id.split(":")[2]  # v2:<MSH-3>:<MSH-10>:<OBR>.<OBX>
+
+
+def test_a_broker_failure_in_a_group_gives_no_aa_to_any_message_of_the_group() -> None:
+    group_sink = GroupSink()
+    group_sink.fail_flushes = {1}
+
+    async def scenario(
+        _: MllpServer, sink: FakeSink, connect: Callable[[], Awaitable[Client]]
+    ) -> None:
+        assert isinstance(sink, GroupSink)
+        sink.gate = asyncio.Event()
+        first, *others = [await connect() for _ in range(5)]
+        await first.send(story(0))
+        await _until(lambda: len(sink.groups) == 1)  # its flush is in flight, held back
+        for i, client in enumerate(others, start=1):
+            await client.send(story(i))
+        await asyncio.sleep(0.2)
+        sink.gate.set()
+        codes = [msa(await c.ack()) for c in (first, *others)]
+        assert [c[0] for c in codes] == ["AA", "AR", "AR", "AR", "AR"]
+        assert all("did not acknowledge" in c[2] or "failed" in c[2] for c in codes[1:])
+        # The four were one group, and the flush that failed was theirs.
+        assert len(sink.groups) == 2
+        assert {_control_id(e.event_id) for e in sink.groups[1]} == {
+            f"STORY-000{i + 1}" for i in range(1, 5)
+        }
+        assert {_control_id(e.event_id) for e in sink.events} == {"STORY-0001"}
+        # Sent again, each is accepted and published.
+        assert [msa(await c.roundtrip(story(i)))[0] for i, c in enumerate(others, 1)] == ["AA"] * 4
+        assert {_control_id(e.event_id) for e in sink.events} == {
+            f"STORY-000{i + 1}" for i in range(5)
+        }
+
+    run(scenario, group_sink)
+
+
+def test_the_same_message_twice_in_one_group_is_published_once() -> None:
+    group_sink = GroupSink()
+
+    async def scenario(
+        _: MllpServer, sink: FakeSink, connect: Callable[[], Awaitable[Client]]
+    ) -> None:
+        assert isinstance(sink, GroupSink)
+        sink.gate = asyncio.Event()
+        first, a, b, c = [await connect() for _ in range(4)]
+        await first.send(story(0))
+        await _until(lambda: len(sink.groups) == 1)
+        for client, i in ((a, 2), (b, 2), (c, 3)):
+            await client.send(story(i))
+        await asyncio.sleep(0.2)
+        sink.gate.set()
+        assert [msa(await x.ack())[:2] for x in (first, a, b, c)] == [
+            ("AA", "STORY-0001"), ("AA", "STORY-0003"), ("AA", "STORY-0003"), ("AA", "STORY-0004")
+        ]  # fmt: skip
+        ids = [e.event_id for e in sink.events]
+        assert len(ids) == len(set(ids))
+        assert sum(_control_id(i) == "STORY-0003" for i in ids) == 7
+
+    _, metrics = run(scenario, group_sink)
+    assert metrics.messages.labels("hl7", "duplicate")._value.get() == 1
+
+
+def test_one_patients_pipelined_messages_are_published_in_order_across_groups() -> None:
+    group_sink = GroupSink()
+
+    async def scenario(
+        _: MllpServer, sink: FakeSink, connect: Callable[[], Awaitable[Client]]
+    ) -> None:
+        assert isinstance(sink, GroupSink)
+        sink.gate = asyncio.Event()
+        client = await connect()
+        await client.send(story(0))
+        await _until(lambda: len(sink.groups) == 1)
+        for i in range(1, len(STORY)):
+            await client.send(story(i))
+        await asyncio.sleep(0.2)
+        sink.gate.set()
+        acks = [msa(await client.ack())[:2] for _ in STORY]
+        assert acks == [("AA", f"STORY-000{i + 1}") for i in range(len(STORY))]
+
+    sink, _ = run(scenario, group_sink)
+    assert isinstance(sink, GroupSink) and len(sink.groups) == 2  # the first, then the rest
+    order = [_control_id(e.event_id) for e in sink.events]
+    assert order == sorted(order)  # STORY-0001 ... STORY-0009: the order they were sent in
+    assert {e.patient_id for e in sink.events} == {"STORY-1"}

@@ -79,6 +79,8 @@ class Hl7Context:
 
 def reference_high(text: str) -> float | None:
     """The upper limit of an OBX-7 range: '70-105', '70_105', '4300 to 10800', '<120'."""
+    if not text:
+        return None
     m = _RANGE.match(text)
     if m is None:
         return None
@@ -201,7 +203,8 @@ class _Reader:
         return tables.observation(obx.get(3, 3), obx.get(3, 2))  # an MDC reference id alone
 
     def _obx(self, obx: Segment, index: int) -> None:
-        where = f"OBX[{obx.get(1) or index}]"
+        set_id = obx.get(1)
+        where = f"OBX[{set_id or index}]"
         target = self._target(obx)
         if target is None:
             self.out.skipped["unknown_code"] += 1
@@ -230,27 +233,29 @@ class _Reader:
         takes_back = withdrawn or (version is not None and version.status == "corrected")
         if value is None and not takes_back:
             return  # skipped and counted by _value
-        obs_time = obx.get(14) or (self.obr.get(7) if self.obr is not None else "")
-        field = "OBX-14" if obx.get(14) else "OBR-7"
-        timed = self._time(obs_time, field)
+        obx_time = obx.get(14)
+        if obx_time:
+            timed = self._time(obx_time, "OBX-14")
+        else:
+            timed = self._time(self.obr.get(7) if self.obr is not None else "", "OBR-7")
         if timed is None and value is None and version is not None:
             timed = self._time(self.msg.msh.get(7), "MSH-7")
         if timed is None and withdrawn:
             self.out.skipped["cancelled"] += 1  # no time to place it: dropped, as before
             return
         if timed is None:
+            obr_time = self.obr.get(7) if self.obr is not None else ""
             self.out.problem(
                 f"{where}-14",
                 "invalid_field",
-                f"no observation time to the minute (OBX-14 {obx.get(14)!r}, "
-                f"OBR-7 {self.obr.get(7) if self.obr is not None else ''!r})",
+                f"no observation time to the minute (OBX-14 {obx_time!r}, OBR-7 {obr_time!r})",
             )
             return
         units = [obx.get(6, 1), obx.get(6, 2), obx.get(6, 4), obx.get(6, 5)]
         ev = observation_event(
             self.ctx.tables,
             target,
-            ident=self._ident(f"{self.obr_n}.{obx.get(1).strip() or index}"),
+            ident=self._ident(f"{self.obr_n}.{set_id.strip() or index}"),
             patient_id=self.patient,
             time=timed[0],
             value=value,

@@ -20,6 +20,7 @@ import itertools
 import logging
 from collections import Counter, OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 from monitor.contracts.events import Event, PatientEvent
 from monitor.interop.hl7.ack import AckCode, AckError, build_ack
@@ -68,6 +69,8 @@ class MessageHandler:
         self._inflight: dict[Key, asyncio.Future[None]] = {}
         self._patients = _Lru(100_000)  # patient -> (location, sex) last published
         self._ids = itertools.count(1)
+        self._accepted_count = metrics.messages.labels(ADAPTER, "accepted")
+        self._event_counts: dict[str, Any] = {}  # kind -> its counter, looked up once
 
     def _ack(self, msg: Message | None, code: AckCode, errors: list[AckError]) -> bytes:
         now = self.clock()
@@ -160,11 +163,14 @@ class MessageHandler:
             return self._ack(msg, "AR", [error])
         self._accepted.remember(key, digest)
         for kind, n in Counter(ev.kind for ev in events).items():
-            self.metrics.events.labels(ADAPTER, kind).inc(n)
+            counter = self._event_counts.get(kind)
+            if counter is None:
+                counter = self._event_counts[kind] = self.metrics.events.labels(ADAPTER, kind)
+            counter.inc(n)
         for ev in events:
             if isinstance(ev, PatientEvent):
                 self._patients.remember(ev.patient_id, (ev.location, ev.sex))
-        self.metrics.messages.labels(ADAPTER, "accepted").inc()
+        self._accepted_count.inc()
         if result.notes:
             self.metrics.assumed_zone.labels(ADAPTER).inc()
         warnings = [AckError("", "accepted", note, "W") for note in result.notes]

@@ -42,7 +42,7 @@ def decode_text(payload: bytes) -> str:
     except UnicodeDecodeError:
         text = payload.decode("latin-1")
     text = text.lstrip(BOM).strip()
-    return _LINE_BREAKS.sub("\r", text)
+    return _LINE_BREAKS.sub("\r", text) if "\n" in text else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +86,21 @@ class Segment:
 
     def get(self, field: int, comp: int = 1, rep: int = 1, sub: int = 1) -> str:
         """The unescaped text at FIELD.REP.COMP.SUB ('' when absent)."""
+        fields = self._fields
+        text = fields[field] if field < len(fields) else ""
+        if not text:
+            return ""
+        c, r, e, s = self._msg.specials
+        if c not in text and r not in text and e not in text and s not in text:
+            # the common case (MSH-1 too): no separator nor escape, the field is its first part
+            return text if comp == 1 and rep == 1 and sub == 1 else ""
         comps = self._components(field, rep)
         text = comps[comp - 1] if 0 < comp <= len(comps) else ""
         if self.name == "MSH" and field in (1, 2):
             return text if sub == 1 else ""
-        seps = self._msg.separators
-        if sub != 1 or seps.subcomponent in text:
-            text = _nth(text, seps.subcomponent, sub)
-        return self._msg.unescape(text) if seps.escape in text else text
+        if sub != 1 or s in text:
+            text = _nth(text, s, sub)
+        return self._msg.unescape(text) if e in text else text
 
     def raw(self, field: int) -> str:
         """The field as written (repetitions and components included), '' when absent."""
@@ -120,6 +127,8 @@ class Message:
             raise Hl7Error("unparseable", f"MSH-1/MSH-2 declare no usable separators: {text[:9]!r}")
         padded = encoding + "~\\&"[len(encoding) - 1 :] if len(encoding) < 4 else encoding
         self.separators = Separators(fsep, padded[0], padded[1], padded[2], padded[3])
+        # component, repetition, escape, subcomponent: what Segment.get looks for
+        self.specials = (padded[0], padded[1], padded[2], padded[3])
         self._python_hl7: Any = None
         self.segments: list[Segment] = []
         for n, line in enumerate(text.split("\r"), start=1):

@@ -165,6 +165,9 @@ class _Connection:
 
     async def _queue(self, work: Coroutine[Any, Any, bytes]) -> None:
         task = asyncio.create_task(work)
+        if not self.acks.full():  # the usual case: no time limit to arm
+            self.acks.put_nowait((time.monotonic(), task))
+            return
         try:
             async with asyncio.timeout(self.limits.frame_timeout_s):
                 await self.acks.put((time.monotonic(), task))
@@ -178,8 +181,11 @@ class _Connection:
                 ack = await task
                 if not self.broken:
                     self.writer.write(mllp.frame(ack))
-                    async with asyncio.timeout(self.limits.frame_timeout_s):
-                        await self.writer.drain()
+                    transport = self.writer.transport
+                    # Waiting (under a time limit) only when the peer is behind or gone.
+                    if transport.get_write_buffer_size() or transport.is_closing():
+                        async with asyncio.timeout(self.limits.frame_timeout_s):
+                            await self.writer.drain()
                     self.server.metrics.ack_seconds.observe(time.monotonic() - started)
             except (TimeoutError, ConnectionError):
                 self.server.metrics.frame_errors.labels("timeout").inc()
