@@ -32,7 +32,8 @@ echo "== ruff format --check" && .venv/bin/ruff format --check .
 echo "== mypy --strict" && .venv/bin/mypy
 echo "== schemas in sync" && .venv/bin/nms-monitor schemas --check
 if [ "$FAST" = 1 ]; then
-  # One pytest-xdist worker per core: the property tests dominate and spread well.
-  echo "== pytest (fast tier: no broker)" && exec .venv/bin/python -m pytest -m "not broker" -n auto "$@"
+  # One pytest-xdist worker per core; work stealing keeps both busy to the end (the slowest
+  # tests take several seconds each).
+  echo "== pytest (fast tier: no broker)" && exec .venv/bin/python -m pytest -m "not broker" -n auto --dist worksteal "$@"
 fi
 echo "== pytest" && .venv/bin/python -m pytest "$@"
