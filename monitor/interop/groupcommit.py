@@ -6,12 +6,19 @@ loop as the first) joins the next group, which is flushed as soon as the current
 An idle sink therefore adds no delay, and a busy one sends one request for many callers instead
 of one per caller.
 
-The outcome is the group's: when its flush fails, or has not ended by the earliest deadline of
-its callers (each caller's own time limit; one timer per group), every caller of the group is
-told :class:`PublishError` (none is told its records are safe, even those that may have reached
-the broker). A group all of whose callers were cancelled or refused before its turn is not
-flushed. Groups are flushed in the order they were formed and records in the order they were
-submitted, so the order of one caller's records, and of callers one after another, is kept.
+A flush either settles the whole group (it returns None: every caller succeeds, or every
+caller is told its error), or submits the group in parts and returns them, each part the
+indices of the records it carries and a future of its acknowledgement: then each caller is
+answered from the parts that hold its own records, as soon as they are acknowledged, so a part
+that fails or stalls (one topic refused, one partition without a leader) refuses only the
+callers with records in it. The next group waits for the parts of this one at most ``hold_s``
+(that wait is what gathers the next group); what is still unacknowledged then goes on settling
+its callers on its own. A caller not answered by its deadline (its own time limit; one timer per
+group, at the earliest of its callers') is told :class:`PublishError`, and none is ever told its
+records are safe before they are acknowledged. A group all of whose callers were cancelled or
+refused before its turn is not flushed. Groups are flushed in the order they were formed and
+records in the order they were submitted, so the order of one caller's records, and of callers
+one after another, is kept (by the flush for records of one partition across groups).
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+# A flush's parts: the indices (into the group's records) of each part, and its acknowledgement.
+Parts = list[tuple[list[int], "asyncio.Future[None]"]]
 
 
 class PublishError(RuntimeError):
@@ -30,12 +39,12 @@ class PublishError(RuntimeError):
 
 
 class _Waiter:
-    """One caller: its future, and what its refusal says."""
+    """One caller: its future, its records' place in the group, and what its refusal says."""
 
-    __slots__ = ("future", "n", "timeout_s")
+    __slots__ = ("future", "n", "start", "timeout_s")
 
-    def __init__(self, future: asyncio.Future[None], n: int, timeout_s: float) -> None:
-        self.future, self.n, self.timeout_s = future, n, timeout_s
+    def __init__(self, future: asyncio.Future[None], start: int, n: int, timeout_s: float) -> None:
+        self.future, self.start, self.n, self.timeout_s = future, start, n, timeout_s
 
     def timed_out(self) -> PublishError:
         return PublishError(
@@ -78,20 +87,72 @@ class _Group(Generic[T]):
             if not w.future.done():
                 w.future.set_result(None)
 
+    def settle(self, parts: Parts) -> None:
+        """Answer each caller from the parts holding its records, as each is acknowledged."""
+        self.ended = True  # takes no more records; its timer still refuses the unanswered
+        owner: dict[int, int] = {}
+        for k, (indices, _) in enumerate(parts):
+            for i in indices:
+                owner[i] = k
+        for w in self.waiters:
+            needed = {owner.get(i, -1) for i in range(w.start, w.start + w.n)}
+            if -1 in needed:  # a record no part carries: never reported safe
+                _refuse(w, PublishError("a record was not sent"))
+                continue
+            _answer_when_acknowledged(w, [parts[k][1] for k in needed])
+        if self.timer is not None and not self.waiting():
+            self.timer.cancel()
+
     def _end(self) -> None:
         self.ended = True
         if self.timer is not None:
             self.timer.cancel()
 
 
+def _refuse(w: _Waiter, error: PublishError) -> None:
+    if not w.future.done():
+        w.future.set_exception(error)
+
+
+def _answer_when_acknowledged(w: _Waiter, acks: list[asyncio.Future[None]]) -> None:
+    """Succeed ``w`` once every ack succeeded; refuse it at the first that fails."""
+    left = len(acks)
+
+    def done(ack: asyncio.Future[None]) -> None:
+        nonlocal left
+        if ack.cancelled():
+            _refuse(w, PublishError("publishing was cancelled"))
+            return
+        exc = ack.exception()  # retrieved here, so never logged as unretrieved
+        if exc is not None:
+            error = exc if isinstance(exc, PublishError) else _failed(exc)
+            _refuse(w, error)
+            return
+        left -= 1
+        if left == 0 and not w.future.done():
+            w.future.set_result(None)
+
+    for ack in acks:
+        ack.add_done_callback(done)
+
+
+def _failed(exc: BaseException) -> PublishError:
+    return PublishError(f"publishing failed: {type(exc).__name__}: {exc}")
+
+
 class GroupCommit(Generic[T]):
     """Coalesces the records of concurrent :meth:`submit` calls; ``flush`` sends one group."""
 
     def __init__(
-        self, flush: Callable[[list[T]], Awaitable[None]], *, max_items: int = 20_000
+        self,
+        flush: Callable[[list[T]], Awaitable[Parts | None]],
+        *,
+        max_items: int = 20_000,
+        hold_s: float = 0.25,
     ) -> None:
         self._flush = flush
         self.max_items = max_items
+        self.hold_s = hold_s
         self._groups: deque[_Group[T]] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -117,7 +178,7 @@ class GroupCommit(Generic[T]):
         """Return once the group holding ``items`` was flushed; raise :class:`PublishError` when
         its flush failed, or had not ended by its deadline (the earliest of its callers': at
         most ``timeout_s`` from now)."""
-        if self._closed or self._task is None:
+        if self._closed or self._task is None or self._task.done():
             raise PublishError("the publisher is not running")
         if not items:
             return
@@ -130,8 +191,8 @@ class GroupCommit(Generic[T]):
         ):
             group = _Group()
             self._groups.append(group)
+        waiter = _Waiter(loop.create_future(), len(group.items), len(items), timeout_s)
         group.items.extend(items)
-        waiter = _Waiter(loop.create_future(), len(items), timeout_s)
         group.waiters.append(waiter)
         deadline = loop.time() + timeout_s
         if deadline < group.deadline:
@@ -163,13 +224,29 @@ class GroupCommit(Generic[T]):
     async def _flush_group(self, group: _Group[T]) -> None:
         try:
             async with asyncio.timeout_at(group.deadline):
-                await self._flush(group.items)
+                parts = await self._flush(group.items)
         except TimeoutError:
             group.expire()
+            return
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # stop(): _run answers the group
+            group.fail(PublishError("publishing was cancelled"))  # from inside: this group only
+            return
         except PublishError as exc:
             group.fail(exc)
+            return
         except Exception as exc:  # the transport's errors: connection, authorisation, size
-            group.fail(PublishError(f"publishing failed: {type(exc).__name__}: {exc}"))
-        else:
-            self.flushes += 1
+            group.fail(_failed(exc))
+            return
+        self.flushes += 1
+        if parts is None:
             group.succeed()
+            return
+        group.settle(parts)
+        pending = [ack for _, ack in parts if not ack.done()]
+        if pending:  # gather the next group while this one is acknowledged, for a while
+            loop = asyncio.get_running_loop()
+            hold = min(self.hold_s, max(0.0, group.deadline - loop.time()))
+            await asyncio.wait(pending, timeout=hold)

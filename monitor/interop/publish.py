@@ -9,8 +9,9 @@ event ids are derived from the input, so the engine drops the repeats.
 
 Group commit (:mod:`monitor.interop.groupcommit`): the events of concurrent callers (the
 messages of every MLLP connection) that arrive while a produce request is in flight are sent
-together as one record batch per partition, and every caller of that group is answered when the
-broker acknowledged the whole group, or told :class:`PublishError` when any part failed. One
+together as one record batch per partition, and each caller is answered when the batches
+holding its own events are acknowledged, or told :class:`PublishError` when one of them failed
+(a failing partition or topic refuses only its callers). One
 request per group instead of one ``send()`` per event is what lets one listener process keep up
 with thousands of messages a second.
 """
@@ -28,13 +29,14 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
 from monitor.contracts.events import EVENT_ADAPTER, Event
-from monitor.interop.groupcommit import GroupCommit, PublishError
+from monitor.interop.groupcommit import GroupCommit, Parts, PublishError
 from monitor.stream.settings import KafkaSettings
 from monitor.stream.topics import Topics
 
 __all__ = ["BATCH_BYTES", "KafkaSink", "PublishError", "Sink", "encode", "kafka_options"]
 Record = tuple[str, bytes, bytes]  # topic, key, value
 BATCH_BYTES = 256 * 1024  # one record batch at most (Kafka's message.max.bytes is about 1 MB)
+METADATA_WAIT_S = 2.0  # a topic whose partitions are not known by then refuses its callers
 
 
 class Sink(Protocol):
@@ -81,17 +83,21 @@ def partition_for(key: bytes, partitions: Sequence[int]) -> int:
 
 def plan_batches(
     records: Sequence[Record], partitions: dict[str, list[int]]
-) -> dict[tuple[str, int], list[tuple[bytes, bytes]]]:
-    """The records of one group by topic and partition, each in the order submitted (so the
-    events of one patient stay in order). ``partitions``: the sorted partitions of each topic."""
-    plan: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
-    for topic, key, value in records:
-        tp = (topic, partition_for(key, partitions[topic]))
+) -> dict[tuple[str, int], list[tuple[int, bytes, bytes]]]:
+    """The records of one group by topic and partition, each with its index in ``records`` and
+    in the order submitted (so the events of one patient stay in order); records of topics not
+    in ``partitions`` (the sorted partitions of each topic) are left out."""
+    plan: dict[tuple[str, int], list[tuple[int, bytes, bytes]]] = {}
+    for i, (topic, key, value) in enumerate(records):
+        sorted_partitions = partitions.get(topic)
+        if sorted_partitions is None:
+            continue
+        tp = (topic, partition_for(key, sorted_partitions))
         batch = plan.get(tp)
         if batch is None:
-            plan[tp] = [(key, value)]
+            plan[tp] = [(i, key, value)]
         else:
-            batch.append((key, value))
+            batch.append((i, key, value))
     return plan
 
 
@@ -103,10 +109,12 @@ class KafkaSink:
         self.topics = Topics(kafka.topic_prefix)
         self._producer: AIOKafkaProducer | None = None
         self._groups = GroupCommit[Record](self._send_group)
+        # per partition, the queueing of the latest group's batches (the next group's wait)
+        self._queued: dict[tuple[str, int], asyncio.Future[None]] = {}
 
     @property
     def flushes(self) -> int:
-        """Groups sent and acknowledged so far (one produce request each, usually)."""
+        """Groups sent so far (one produce request each, usually)."""
         return self._groups.flushes
 
     async def start(self) -> None:
@@ -138,24 +146,74 @@ class KafkaSink:
         records = [(for_kind(ev.kind), ev.patient_id.encode(), encode(ev)) for ev in events]
         await self._groups.submit(records, timeout_s)
 
-    async def _send_group(self, records: list[Record]) -> None:
-        """One record batch per partition, all submitted before any is awaited (aiokafka puts
-        the batches of different partitions of one broker in one produce request)."""
+    async def _send_group(self, records: list[Record]) -> Parts:
+        """One record batch per partition (more when one is full), each partition's sent by a
+        task of its own, so that a partition that stalls (no leader) or a topic that fails holds
+        up and refuses only the callers with records in it. A partition's batches are queued
+        after those of the group before (each task waits for its predecessor to have queued
+        them), so a patient's events keep their order across groups."""
         producer = self._producer
         if producer is None:
             raise PublishError("the producer is not started")
+        loop = asyncio.get_running_loop()
+        parts: Parts = []
+        by_topic: dict[str, list[int]] = {}
+        for i, (topic, _, _) in enumerate(records):
+            by_topic.setdefault(topic, []).append(i)
         partitions: dict[str, list[int]] = {}
-        for topic in {r[0] for r in records}:
-            partitions[topic] = sorted(await producer.partitions_for(topic))
-        acks = []
-        for (topic, partition), pairs in plan_batches(records, partitions).items():
+        for topic, indices in by_topic.items():
+            try:
+                found = await asyncio.wait_for(producer.partitions_for(topic), METADATA_WAIT_S)
+            except Exception as exc:  # unknown topic, no metadata in time, not authorised
+                failed: asyncio.Future[None] = loop.create_future()
+                failed.set_exception(
+                    PublishError(f"no partitions of {topic}: {type(exc).__name__}: {exc}")
+                )
+                parts.append((indices, failed))
+                continue
+            partitions[topic] = sorted(found)
+        plan = plan_batches(records, partitions)
+        for (topic, partition), entries in plan.items():
+            tp = (topic, partition)
+            queued: asyncio.Future[None] = loop.create_future()
+            before = self._queued.get(tp)
+            self._queued[tp] = queued
+            task = asyncio.create_task(
+                self._send_partition(topic, partition, entries, before, queued)
+            )
+            parts.append(([i for i, _, _ in entries], task))
+        return parts
+
+    async def _send_partition(
+        self,
+        topic: str,
+        partition: int,
+        entries: list[tuple[int, bytes, bytes]],
+        before: asyncio.Future[None] | None,
+        queued: asyncio.Future[None],
+    ) -> None:
+        producer = self._producer
+        acks: list[asyncio.Future[Any]] = []
+        try:
+            if before is not None:
+                await asyncio.shield(before)
+            assert producer is not None
             batch = producer.create_batch()
-            for key, value in pairs:
+            for _, key, value in entries:
                 if batch.append(key=key, value=value, timestamp=None) is None:  # full
+                    batch.close()
                     acks.append(await producer.send_batch(batch, topic, partition=partition))
                     batch = producer.create_batch()
                     if batch.append(key=key, value=value, timestamp=None) is None:
                         raise PublishError(f"an event of {len(value)} bytes exceeds a batch")
             batch.close()  # sent now: no linger
             acks.append(await producer.send_batch(batch, topic, partition=partition))
-        await asyncio.gather(*acks)
+        finally:
+            if not queued.done():
+                queued.set_result(None)  # the next group's batches of this partition may follow
+            if self._queued.get((topic, partition)) is queued:
+                del self._queued[(topic, partition)]
+        results = await asyncio.gather(*acks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result

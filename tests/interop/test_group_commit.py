@@ -209,10 +209,11 @@ def test_a_plan_keeps_every_record_once_and_each_keys_order(records: list[tuple[
     partitions = {"t.vitals": [0, 1, 2, 3], "t.labs": [0, 1]}
     full = [(topic, f"p{k}".encode(), f"{i}".encode()) for i, (topic, k) in enumerate(records)]
     plan = plan_batches(full, partitions)
-    flat = sorted((t, key, v) for (t, _), pairs in plan.items() for key, v in pairs)
+    flat = sorted((t, key, v) for (t, _), entries in plan.items() for _, key, v in entries)
     assert flat == sorted(full)
-    for (topic, partition), pairs in plan.items():
-        assert all(partition_for(key, partitions[topic]) == partition for key, _ in pairs)
-        for key in {key for key, _ in pairs}:
-            mine = [v for k, v in pairs if k == key]
+    assert all(full[i][1:] == (key, v) for entries in plan.values() for i, key, v in entries)
+    for (topic, partition), entries in plan.items():
+        assert all(partition_for(key, partitions[topic]) == partition for _, key, _ in entries)
+        for key in {key for _, key, _ in entries}:
+            mine = [v for _, k, v in entries if k == key]
             assert mine == [v for t, k, v in full if t == topic and k == key]

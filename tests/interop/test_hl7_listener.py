@@ -413,3 +413,38 @@ def test_one_patients_pipelined_messages_are_published_in_order_across_groups() 
     order = [_control_id(e.event_id) for e in sink.events]
     assert order == sorted(order)  # STORY-0001 ... STORY-0009: the order they were sent in
     assert {e.patient_id for e in sink.events} == {"STORY-1"}
+
+
+def test_a_patient_moved_back_while_its_move_is_in_flight_is_published() -> None:
+    """ICU-2, then WARD-5 (still being published), then ICU-2 again: the last update must not be
+    taken for a repeat of what was last published, or the patient stays on WARD-5."""
+    base = STORY[0].read_bytes()
+
+    def moved(control: str, bed: str) -> bytes:
+        return base.replace(b"STORY-0001", control.encode()).replace(b"ICU-2^14^1", bed.encode())
+
+    async def story() -> tuple[list[str], list[str | None]]:
+        sink = GroupSink()
+        handler = MessageHandler(
+            Hl7Context(load_tables(), ZoneInfo("UTC")),
+            sink,
+            InteropMetrics(CollectorRegistry()),
+            publish_timeout_s=5,
+            max_message_bytes=65536,
+        )
+        acks = [await handler.handle(moved("C-1", "ICU-2^14^1"))]
+        sink.gate = asyncio.Event()
+        second = asyncio.create_task(handler.handle(moved("C-2", "WARD-5^3^1")))
+        await asyncio.sleep(0.05)
+        third = asyncio.create_task(handler.handle(moved("C-3", "ICU-2^14^1")))
+        await asyncio.sleep(0.05)
+        sink.gate.set()
+        acks += [await second, await third]
+        await sink.stop()
+        return [a.split(b"\r")[1].decode() for a in acks], [
+            e.location for e in sink.events if e.kind == "patient"
+        ]
+
+    acks, locations = asyncio.run(story())
+    assert [a.split("|")[1] for a in acks] == ["AA", "AA", "AA"]
+    assert locations[-1] == "ICU-2 14 1 TESTHOSP" and len(locations) == 3
