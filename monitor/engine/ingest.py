@@ -266,7 +266,7 @@ def ingest_lab(state: PatientState, ev: LabEvent, t: float, cfg: ClinicalSetting
             return  # a later version counts
         _withdraw(state, ev.result_id)
         counted = ev.event_id if value is not None else ""
-        issued = ev.issued.timestamp() if ev.issued is not None else None
+        issued = None if ev.issued is None else key[0]  # stored as None: JSON has no -inf
         state.lab_versions[ev.result_id] = (t, issued, counted, ev.code, key[1], ev.event_id)
     if value is not None and raw is not None:
         results = state.labs.setdefault(ev.code, [])

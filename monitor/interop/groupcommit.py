@@ -78,8 +78,7 @@ class _Group(Generic[T]):
     def fail(self, error: PublishError) -> None:
         self._end()
         for w in self.waiters:
-            if not w.future.done():
-                w.future.set_exception(error)
+            _refuse(w, error)
 
     def succeed(self) -> None:
         self._end()

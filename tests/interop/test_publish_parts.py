@@ -7,8 +7,9 @@ producer stands in for aiokafka's (the real one is in tests/integration/test_pub
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
@@ -94,15 +95,26 @@ class Producer:
 async def outcomes(
     producer: Producer, calls: Sequence[list[Event]], timeout_s: float = 1.0
 ) -> list[str]:
+    async with started(producer) as sink:
+        results = await asyncio.gather(
+            *(sink.publish(events, timeout_s) for events in calls), return_exceptions=True
+        )
+    return answers(results)
+
+
+@contextlib.asynccontextmanager
+async def started(producer: Producer) -> AsyncIterator[KafkaSink]:
+    """A KafkaSink publishing through ``producer``, its group commit running."""
     sink = KafkaSink(KafkaSettings(bootstrap="127.0.0.1:1"))
     sink._producer = producer  # type: ignore[assignment]
     sink._groups.start()
     try:
-        results = await asyncio.gather(
-            *(sink.publish(events, timeout_s) for events in calls), return_exceptions=True
-        )
+        yield sink
     finally:
         await sink._groups.stop()
+
+
+def answers(results: Sequence[object]) -> list[str]:
     return ["ok" if r is None else f"refused: {r}" for r in results]
 
 
@@ -118,24 +130,21 @@ def test_a_stalled_partition_holds_up_only_its_own_callers_in_this_and_later_gro
     stuck, fine = patient_on(2), patient_on(0)
 
     async def story() -> tuple[list[str], float]:
-        producer = Producer(stalled=frozenset({2}))
-        sink = KafkaSink(KafkaSettings(bootstrap="127.0.0.1:1"))
-        sink._producer = producer  # type: ignore[assignment]
-        sink._groups.start()
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        first = [
-            asyncio.ensure_future(sink.publish([vital(1, stuck)], 1.0)),
-            asyncio.ensure_future(sink.publish([vital(2, fine)], 1.0)),
-        ]
-        await asyncio.sleep(0.05)
-        later = [asyncio.ensure_future(sink.publish([vital(10 + n, fine)], 1.0)) for n in range(5)]
-        done_fine = await asyncio.gather(first[1], *later, return_exceptions=True)
-        elapsed = loop.time() - t0
-        stuck_result = await asyncio.gather(first[0], return_exceptions=True)
-        await sink._groups.stop()
-        results = [*stuck_result, *done_fine]
-        return ["ok" if r is None else f"refused: {r}" for r in results], elapsed
+        async with started(Producer(stalled=frozenset({2}))) as sink:
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            first = [
+                asyncio.ensure_future(sink.publish([vital(1, stuck)], 1.0)),
+                asyncio.ensure_future(sink.publish([vital(2, fine)], 1.0)),
+            ]
+            await asyncio.sleep(0.05)
+            later = [
+                asyncio.ensure_future(sink.publish([vital(10 + n, fine)], 1.0)) for n in range(5)
+            ]
+            done_fine = await asyncio.gather(first[1], *later, return_exceptions=True)
+            elapsed = loop.time() - t0
+            stuck_result = await asyncio.gather(first[0], return_exceptions=True)
+        return answers([*stuck_result, *done_fine]), elapsed
 
     got, elapsed = asyncio.run(story())
     assert got[0].startswith("refused") and "within 1 s" in got[0]
@@ -163,14 +172,11 @@ def test_a_partitions_batches_are_queued_group_after_group() -> None:
 
     async def story() -> list[tuple[str, int, int]]:
         producer = Producer(delay_s=0.05)
-        sink = KafkaSink(KafkaSettings(bootstrap="127.0.0.1:1"))
-        sink._producer = producer  # type: ignore[assignment]
-        sink._groups.start()
-        first = asyncio.ensure_future(sink.publish([vital(1, pid), vital(2, pid)], 2.0))
-        await asyncio.sleep(0)
-        second = asyncio.ensure_future(sink.publish([vital(3, pid)], 2.0))
-        await asyncio.gather(first, second)
-        await sink._groups.stop()
+        async with started(producer) as sink:
+            first = asyncio.ensure_future(sink.publish([vital(1, pid), vital(2, pid)], 2.0))
+            await asyncio.sleep(0)
+            second = asyncio.ensure_future(sink.publish([vital(3, pid)], 2.0))
+            await asyncio.gather(first, second)
         return producer.queued
 
     queued = asyncio.run(story())

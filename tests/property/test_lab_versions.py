@@ -150,45 +150,22 @@ def test_a_refused_version_changes_nothing(data: Any) -> None:
             assert dumps_state(state) == before and state.memo.labs == memo
 
 
+def ck_version(eid: str, status: str, value: float | None, issued: int | None) -> Event:
+    fields: dict[str, Any] = {"code": "ck", "unit": "U/L", "result_id": "L1", "status": status}
+    if value is not None:
+        fields["value"] = value
+    if issued is not None:
+        fields["issued"] = at(issued)
+    return event("lab", 1, "p1", event_id=eid, **fields)
+
+
 def test_every_order_of_four_versions_gives_one_answer() -> None:
     """Exhaustively, for one mix of equal, missing and distinct issue times."""
     mix = [
-        event("lab", 1, "p1", code="ck", unit="U/L", value=100, result_id="L1", event_id="a"),
-        event(
-            "lab",
-            1,
-            "p1",
-            code="ck",
-            unit="U/L",
-            value=900,
-            result_id="L1",
-            status="corrected",
-            issued=at(5),
-            event_id="b",
-        ),
-        event(
-            "lab",
-            1,
-            "p1",
-            code="ck",
-            unit="U/L",
-            result_id="L1",
-            status="entered-in-error",
-            issued=at(5),
-            event_id="c",
-        ),
-        event(
-            "lab",
-            1,
-            "p1",
-            code="ck",
-            unit="U/L",
-            value=5000,
-            result_id="L1",
-            status="corrected",
-            issued=at(5),
-            event_id="d",
-        ),
+        ck_version("a", "final", 100, None),
+        ck_version("b", "corrected", 900, 5),
+        ck_version("c", "entered-in-error", None, 5),
+        ck_version("d", "corrected", 5000, 5),
     ]
     answers = {str(counted(run(list(p)))) for p in itertools.permutations(mix)}
     assert answers == {"{}"}  # the withdrawal at 5 h ranks above both corrections at 5 h

@@ -279,7 +279,7 @@ def convert_observation(
     when = parse_time(text, "Observation.effective[x]", out)
     if patient is None or when is None:
         return out
-    identity = _identity(r, "Observation", full_url)
+    identity = stable if stable is not None else _identity(r, "Observation", full_url)
     issued = _issued(r)
     meta = r.get("meta")
     revision = [issued.isoformat() if issued else None, meta.get("versionId") if meta else None]
