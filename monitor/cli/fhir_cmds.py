@@ -17,7 +17,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
-from monitor.cli.interop_cmds import prepare, run_loop
+from monitor.cli.interop_cmds import prepare, run_loop, settle_heap
 from monitor.interop.fhir.alerts import AlertStore, follow_alerts
 from monitor.interop.fhir.convert import FhirContext
 from monitor.interop.fhir.ingest import Ingest, ingest
@@ -105,6 +105,7 @@ def run_fhir_listen(
             await asyncio.sleep(0.05)
         if server.started:
             sock = server.servers[0].sockets[0].getsockname()
+            settle_heap()
             print(f"fhir-listen: HTTP on {sock[0]}:{sock[1]}", file=sys.stderr, flush=True)
         await serving
 

@@ -57,7 +57,7 @@ class _Group(Generic[T]):
     at the earliest of its callers' deadlines: its callers are refused then, whether its flush
     has begun or not."""
 
-    __slots__ = ("deadline", "ended", "items", "timer", "waiters")
+    __slots__ = ("deadline", "ended", "items", "left", "timer", "waiters")
 
     def __init__(self) -> None:
         self.items: list[T] = []
@@ -65,6 +65,7 @@ class _Group(Generic[T]):
         self.deadline = float("inf")
         self.timer: asyncio.TimerHandle | None = None
         self.ended = False  # its callers were answered: it takes no more
+        self.left = 0  # callers still waiting for their parts, once settled
 
     def waiting(self) -> bool:
         return any(not w.future.done() for w in self.waiters)
@@ -89,6 +90,7 @@ class _Group(Generic[T]):
     def settle(self, parts: Parts) -> None:
         """Answer each caller from the parts holding its records, as each is acknowledged."""
         self.ended = True  # takes no more records; its timer still refuses the unanswered
+        self.items = []  # sent: what the parts need they hold
         owner: dict[int, int] = {}
         for k, (indices, _) in enumerate(parts):
             for i in indices:
@@ -99,13 +101,27 @@ class _Group(Generic[T]):
                 _refuse(w, PublishError("a record was not sent"))
                 continue
             _answer_when_acknowledged(w, [parts[k][1] for k in needed])
-        if self.timer is not None and not self.waiting():
-            self.timer.cancel()
+        unanswered = [w for w in self.waiters if not w.future.done()]
+        if not unanswered:
+            self._end()
+            return
+        # The timer holds the group (its callers and their futures) until the deadline: it is
+        # cancelled with the last answer, or a busy listener keeps seconds of groups alive.
+        self.left = len(unanswered)
+        for w in unanswered:
+            w.future.add_done_callback(self._answered)
+
+    def _answered(self, _: asyncio.Future[None]) -> None:
+        self.left -= 1
+        if self.left == 0:
+            self._end()
 
     def _end(self) -> None:
         self.ended = True
+        self.items = []
         if self.timer is not None:
             self.timer.cancel()
+            self.timer = None
 
 
 def _refuse(w: _Waiter, error: PublishError) -> None:

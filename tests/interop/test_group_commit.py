@@ -6,6 +6,8 @@ tests/integration/test_publish_groups.py."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -13,7 +15,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.interop.groupcommit import GroupCommit, PublishError
+from monitor.interop.groupcommit import GroupCommit, Parts, PublishError
 from monitor.interop.publish import partition_for, plan_batches
 
 
@@ -217,3 +219,37 @@ def test_a_plan_keeps_every_record_once_and_each_keys_order(records: list[tuple[
         for key in {key for _, key, _ in entries}:
             mine = [v for _, k, v in entries if k == key]
             assert mine == [v for t, k, v in full if t == topic and k == key]
+
+
+class _Record:
+    """A record that can be watched (weakly) for being freed."""
+
+
+@pytest.mark.parametrize("settled_in_parts", [False, True])
+def test_a_group_is_freed_once_its_callers_are_answered(settled_in_parts: bool) -> None:
+    """Its deadline timer held every answered group, records and callers, until the deadline
+    (10 s of a busy listener's messages, rescanned by every full garbage collection)."""
+    refs: list[weakref.ref[_Record]] = []
+
+    async def main() -> None:
+        async def flush(items: list[_Record]) -> Parts | None:
+            if not settled_in_parts:
+                return None
+            ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_later(0.01, ack.set_result, None)
+            return [(list(range(len(items))), ack)]
+
+        commit = GroupCommit[_Record](flush)
+        commit.start()
+        try:
+            records = [_Record(), _Record()]
+            refs.extend(weakref.ref(r) for r in records)
+            await commit.submit(records, 60.0)
+            del records
+            await asyncio.sleep(0.05)  # the flush loop has moved on
+            gc.collect()
+            assert [r() for r in refs] == [None, None]
+        finally:
+            await commit.stop()
+
+    asyncio.run(main())

@@ -61,13 +61,38 @@ def _nth(text: str, sep: str, n: int) -> str:
     return parts[n - 1] if 0 < n <= len(parts) else ""
 
 
+class Encoding:
+    """A message's separators, what :meth:`Segment.get` looks for, and its escape decoding.
+    Segments hold this, not their message: a segment that pointed back at its message would
+    make every parse a reference cycle, left for the garbage collector (a fifth of a busy
+    listener's time went there)."""
+
+    __slots__ = ("_python_hl7", "separators", "specials")
+
+    def __init__(self, separators: Separators) -> None:
+        self.separators = separators
+        s = separators
+        # component, repetition, escape, subcomponent
+        self.specials = (s.component, s.repetition, s.escape, s.subcomponent)
+        self._python_hl7: Any = None
+
+    def unescape(self, text: str) -> str:
+        """Decode HL7 escape sequences (\\F\\, \\S\\, \\X0D\\, ...) with python-hl7."""
+        if self._python_hl7 is None:
+            s = self.separators
+            self._python_hl7 = hl7.parse(
+                f"MSH{s.field}{s.component}{s.repetition}{s.escape}{s.subcomponent}"
+            )
+        return str(hl7_util.unescape(self._python_hl7, text))
+
+
 class Segment:
     """One segment; fields are numbered as in the standard (``MSH-9`` is ``get(9)``)."""
 
-    __slots__ = ("_fields", "_msg", "_split", "name")
+    __slots__ = ("_enc", "_fields", "_split", "name")
 
-    def __init__(self, name: str, fields: list[str], msg: Message) -> None:
-        self.name, self._fields, self._msg = name, fields, msg
+    def __init__(self, name: str, fields: list[str], encoding: Encoding) -> None:
+        self.name, self._fields, self._enc = name, fields, encoding
         self._split: dict[tuple[int, int], list[str]] = {}
 
     def _components(self, field: int, rep: int) -> list[str]:
@@ -79,7 +104,7 @@ class Segment:
             if self.name == "MSH" and field in (1, 2):  # the separators themselves
                 comps = [text] if rep == 1 else []
             else:
-                seps = self._msg.separators
+                seps = self._enc.separators
                 comps = _nth(text, seps.repetition, rep).split(seps.component)
             self._split[key] = comps
         return comps
@@ -90,7 +115,7 @@ class Segment:
         text = fields[field] if field < len(fields) else ""
         if not text:
             return ""
-        c, r, e, s = self._msg.specials
+        c, r, e, s = self._enc.specials
         if c not in text and r not in text and e not in text and s not in text:
             # the common case (MSH-1 too): no separator nor escape, the field is its first part
             return text if comp == 1 and rep == 1 and sub == 1 else ""
@@ -100,7 +125,7 @@ class Segment:
             return text if sub == 1 else ""
         if sub != 1 or s in text:
             text = _nth(text, s, sub)
-        return self._msg.unescape(text) if e in text else text
+        return self._enc.unescape(text) if e in text else text
 
     def raw(self, field: int) -> str:
         """The field as written (repetitions and components included), '' when absent."""
@@ -108,7 +133,7 @@ class Segment:
 
     def repetitions(self, field: int) -> int:
         text = self.raw(field)
-        return text.count(self._msg.separators.repetition) + 1 if text else 0
+        return text.count(self._enc.separators.repetition) + 1 if text else 0
 
 
 class Message:
@@ -122,14 +147,12 @@ class Message:
         if not text.startswith("MSH") or len(text) < 8:
             raise Hl7Error("not_hl7", "the message does not begin with an MSH segment")
         fsep = text[3]
-        encoding = text[4:].split(fsep, 1)[0]
-        if len(encoding) < 2 or fsep.isalnum() or fsep in encoding:
+        chars = text[4:].split(fsep, 1)[0]
+        if len(chars) < 2 or fsep.isalnum() or fsep in chars:
             raise Hl7Error("unparseable", f"MSH-1/MSH-2 declare no usable separators: {text[:9]!r}")
-        padded = encoding + "~\\&"[len(encoding) - 1 :] if len(encoding) < 4 else encoding
+        padded = chars + "~\\&"[len(chars) - 1 :] if len(chars) < 4 else chars
         self.separators = Separators(fsep, padded[0], padded[1], padded[2], padded[3])
-        # component, repetition, escape, subcomponent: what Segment.get looks for
-        self.specials = (padded[0], padded[1], padded[2], padded[3])
-        self._python_hl7: Any = None
+        self.encoding = encoding = Encoding(self.separators)
         self.segments: list[Segment] = []
         for n, line in enumerate(text.split("\r"), start=1):
             if not line:
@@ -140,7 +163,7 @@ class Message:
                 raise Hl7Error("unparseable", f"segment {n} does not begin with a segment id")
             if name == "MSH":
                 fields = ["MSH", fsep, *fields[1:]]
-            self.segments.append(Segment(name, fields, self))
+            self.segments.append(Segment(name, fields, encoding))
         self.msh = self.segments[0]
         self.body = text.partition("\r")[2]  # every segment after MSH, as received
 
@@ -150,12 +173,7 @@ class Message:
 
     def unescape(self, text: str) -> str:
         """Decode HL7 escape sequences (\\F\\, \\S\\, \\X0D\\, ...) with python-hl7."""
-        if self._python_hl7 is None:
-            s = self.separators
-            self._python_hl7 = hl7.parse(
-                f"MSH{s.field}{s.component}{s.repetition}{s.escape}{s.subcomponent}"
-            )
-        return str(hl7_util.unescape(self._python_hl7, text))
+        return self.encoding.unescape(text)
 
     @property
     def control_id(self) -> str:
