@@ -216,7 +216,12 @@ class GroupCommit(Generic[T]):
                 group.timer.cancel()
             group.timer = loop.call_at(deadline, group.expire)
         self._wake.set()
-        await waiter.future  # cancelling a caller cancels its own future only
+        future = waiter.future
+        del waiter, group  # the frame a refusal's traceback holds must not reach the future
+        try:
+            await future  # cancelling a caller cancels its own future only
+        finally:
+            del future
 
     async def _run(self) -> None:
         group: _Group[T] | None = None

@@ -253,3 +253,26 @@ def test_a_group_is_freed_once_its_callers_are_answered(settled_in_parts: bool) 
             await commit.stop()
 
     asyncio.run(main())
+
+
+def test_a_groups_timer_is_cancelled_once_its_callers_are_answered() -> None:
+    """Not left to fire at the deadline (the loop would hold the group until then)."""
+
+    async def main() -> list[asyncio.TimerHandle]:
+        loop = asyncio.get_running_loop()
+
+        async def flush(items: list[int]) -> Parts | None:
+            ack: asyncio.Future[None] = loop.create_future()
+            loop.call_later(0.01, ack.set_result, None)
+            return [(list(range(len(items))), ack)]
+
+        commit = GroupCommit[int](flush)
+        commit.start()
+        try:
+            await commit.submit([1, 2], 60.0)
+            await asyncio.sleep(0.05)
+            return [h for h in loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+        finally:
+            await commit.stop()
+
+    assert asyncio.run(main()) == []

@@ -10,21 +10,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-from aiokafka.errors import UnknownTopicOrPartitionError
+from aiokafka.errors import KafkaConnectionError, UnknownTopicOrPartitionError
+from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.producer.sender import SendProduceReqHandler
 from aiokafka.record.default_records import DefaultRecordBatch
+from aiokafka.structs import TopicPartition
 
 from monitor.contracts.events import EVENT_ADAPTER, EVENT_KINDS, Event
 from monitor.interop.codes import load_tables
 from monitor.interop.groupcommit import GroupCommit, PublishError
 from monitor.interop.hl7.convert import Hl7Context, convert_message
 from monitor.interop.hl7.message import Message
-from monitor.interop.publish import KafkaSink, ProduceData, encode, partition_for
+from monitor.interop.publish import (
+    BATCH_BYTES,
+    AiokafkaCluster,
+    KafkaSink,
+    ProduceData,
+    _Batches,
+    _Partition,
+    encode,
+    partition_for,
+)
 from monitor.stream.settings import KafkaSettings
 from tests import builders as b
 from tests.interop.paths import HL7_FIXTURES, STORY
@@ -135,7 +149,7 @@ async def started(cluster: Cluster) -> AsyncIterator[KafkaSink]:
     try:
         yield sink
     finally:
-        await sink.stop()
+        await asyncio.wait_for(sink.stop(), 5.0)  # a stop that hangs fails the test
 
 
 def answers(results: Sequence[object]) -> list[str]:
@@ -200,7 +214,10 @@ def test_a_stalled_broker_holds_up_only_its_own_callers_in_this_and_later_groups
             ]
             done_fine = await asyncio.gather(first[1], *later, return_exceptions=True)
             elapsed = loop.time() - t0
-            stuck_result = await asyncio.gather(first[0], return_exceptions=True)
+            # refused at its deadline (1 s), not held by the stalled broker
+            stuck_result = await asyncio.wait_for(
+                asyncio.gather(first[0], return_exceptions=True), 5.0
+            )
         return answers([*stuck_result, *done_fine]), elapsed
 
     got, elapsed = asyncio.run(story())
@@ -303,6 +320,151 @@ def test_a_dead_publisher_refuses_at_once() -> None:
     asyncio.run(story())
 
 
+class Unanswered(Cluster):
+    """Answers without partition 1."""
+
+    async def produce(self, node: int, data: ProduceData) -> list[tuple[str, int, int]]:
+        return [a for a in await super().produce(node, data) if a[1] != 1]
+
+
+def test_a_partition_missing_from_the_answer_is_refused() -> None:
+    got = asyncio.run(
+        outcomes(Unanswered(), [[vital(1, patient_on(1))], [vital(2, patient_on(0))]])
+    )
+    assert "no answer" in got[0] and got[1] == "ok"
+
+
+class Dropped(Cluster):
+    """Broker 1 loses the connection (aiokafka's error, which names stale metadata) after
+    reading its first request."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.dropped = False
+
+    async def produce(self, node: int, data: ProduceData) -> list[tuple[str, int, int]]:
+        if node == 1 and not self.dropped:
+            await super().produce(node, data)
+            self.dropped = True
+            raise KafkaConnectionError("lost")
+        return await super().produce(node, data)
+
+
+def test_a_lost_connection_refuses_every_partition_of_the_request_and_refreshes() -> None:
+    cluster = Dropped()
+    calls = [[vital(1, patient_on(0))], [vital(2, patient_on(1))]]
+    got = asyncio.run(outcomes(cluster, calls, 5.0))
+    assert all("KafkaConnectionError" in g for g in got), got  # at once, not at the deadline
+    assert cluster.stale_calls == 1
+
+
+def test_a_failed_group_of_several_requests_does_not_hold_up_the_brokers_later_groups() -> None:
+    pid = patient_on(1)
+
+    async def story() -> list[object]:
+        async with started(Dropped(delay_s=0.05)) as sink:
+            sink._groups.hold_s = 0.0
+            first = asyncio.ensure_future(sink.publish([vital(n, pid) for n in range(3000)], 5.0))
+            await asyncio.sleep(0)
+            second = asyncio.ensure_future(sink.publish([vital(5000, pid)], 1.0))
+            return await asyncio.gather(first, second, return_exceptions=True)
+
+    first, second = asyncio.run(story())
+    assert "KafkaConnectionError" in str(first) and second is None
+
+
+def test_stop_refuses_the_callers_in_flight_at_once() -> None:
+    async def story() -> list[BaseException | None]:
+        async with started(Cluster(stalled=frozenset({1, 2}))) as sink:
+            sink._groups.hold_s = 0.0  # the callers wait on their parts only
+            calls = [
+                asyncio.ensure_future(sink.publish([vital(n, patient_on(n % 4))], 30.0))
+                for n in range(4)
+            ]
+            await asyncio.sleep(0.05)
+            await asyncio.wait_for(sink.stop(), 1.0)
+            done, _ = await asyncio.wait(calls, timeout=0.5)
+            assert len(done) == 4
+            return [c.exception() for c in calls]
+
+    assert all("cancelled" in str(e) for e in asyncio.run(story()))
+
+
+def test_nothing_is_left_behind_per_broker() -> None:
+    async def story() -> None:
+        async with started(Cluster()) as sink:
+            for n in range(5):
+                await asyncio.gather(
+                    *(sink.publish([vital(10 * n + k, patient_on(k % 4))], 1.0) for k in range(8))
+                )
+            await asyncio.sleep(0.05)
+            assert sink._written == {} and sink._sending == set()
+
+    asyncio.run(story())
+
+
+def test_the_request_is_the_one_aiokafkas_sender_builds_with_acks_all() -> None:
+    """Byte for byte, for the produce request versions a broker may negotiate, and the record
+    batch has the header fields aiokafka's own batches have."""
+    sent: list[Any] = []
+
+    class Client:
+        async def send(self, node: int, request: Any) -> Any:
+            sent.append(request)
+            return mock.Mock(topics=[("t", [(0, 0, 0, -1, 0)])])
+
+    cluster = AiokafkaCluster.__new__(AiokafkaCluster)
+    cluster.client, cluster.timeout_ms = Client(), 30_000
+    loop = asyncio.new_event_loop()
+    try:
+        part = _Partition("t", 0, [(0, b"k", b"v")], loop.create_future())
+        ours = _Batches(part).next_batch()
+        assert loop.run_until_complete(cluster.produce(1, [("t", [(0, ours)])])) == [("t", 0, 0)]
+    finally:
+        loop.close()
+    builder = BatchBuilder(BATCH_BYTES, 0, is_transactional=0)
+    builder.append(timestamp=None, key=b"k", value=b"v")
+    mine, aiokafkas = DefaultRecordBatch(ours), DefaultRecordBatch(bytes(builder._build()))
+    for attr in ("magic", "producer_id", "producer_epoch", "base_sequence", "is_transactional"):
+        assert getattr(mine, attr) == getattr(aiokafkas, attr), attr
+    sender = mock.Mock(_acks=-1, _request_timeout_ms=30_000, _txn_manager=None)
+    batch = mock.Mock(get_data_buffer=mock.Mock(return_value=ours))
+    theirs = SendProduceReqHandler(sender, {TopicPartition("t", 0): batch}).create_request()
+    for version in range(8):
+        wanted = {0: (0, version)}
+        assert sent[0].prepare(wanted).encode() == theirs.prepare(wanted).encode(), version
+
+
+def test_a_refused_caller_leaves_no_reference_cycle() -> None:
+    """A refusal's traceback holds the frame of ``submit``; that frame must not reach the
+    caller's future (which holds the refusal): a cycle per refused message kept its payload
+    until a garbage collection, for as long as a broker outage lasted."""
+
+    async def main() -> int:
+        async def flush(items: list[bytes]) -> None:
+            raise ConnectionError("broker connection lost")
+
+        commit = GroupCommit[bytes](flush)
+        commit.start()
+
+        async def refused() -> None:
+            with contextlib.suppress(PublishError):
+                await commit.submit([b"x" * 1000], 5.0)
+
+        await refused()
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(20):
+                await refused()
+            return gc.collect()
+        finally:
+            gc.enable()
+            await commit.stop()
+
+    assert asyncio.run(main()) == 0
+
+
 def _every_kind() -> list[Event]:
     """Events of every kind, with optional fields present and absent; and the published HL7
     samples and the repository's NMS story as the listener converts them."""
@@ -318,7 +480,7 @@ def _every_kind() -> list[Event]:
             result_id="v2:LAB:1:2157-6^LN:",
             status="corrected",
             issued="2026-02-02T04:00:00+01:00",
-        ),  # fmt: skip
+        ),
         b.event("lab", 4, code="ck", unit="U/L", result_id="r1", status="entered-in-error"),
         b.med(5, "haloperidol", dose=5.0, dose_unit="mg", route="im"),
         b.event(
