@@ -66,7 +66,7 @@ def settle_heap() -> None:
     generation waits for 10,000 new objects instead of 700. A listener's objects live for one
     message and are freed by their reference counts; with the defaults the collector still ran
     every dozen messages, rescanned the start-up objects in full collections of 30 ms (an ACK
-    held up that long) and took about a tenth of the listener's CPU."""
+    held up that long) and took 7 % of the listener's CPU (benchmarks/hl7.py's load)."""
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
 
