@@ -330,6 +330,22 @@ def _control_id(event_id: str) -> str:
     return event_id.split(":")[2]  # v2:<MSH-3>:<MSH-10>:<OBR>.<OBX>
 
 
+async def _hold_first_group(sink: FakeSink, client: Client) -> GroupSink:
+    """Send the story's first message from ``client`` and hold its group's flush in flight."""
+    assert isinstance(sink, GroupSink)
+    sink.gate = asyncio.Event()
+    await client.send(story(0))
+    await _until(lambda: len(sink.groups) == 1)
+    return sink
+
+
+async def _release(sink: GroupSink) -> None:
+    """Let what was sent meanwhile arrive, then let the held flush return."""
+    await asyncio.sleep(0.2)
+    assert sink.gate is not None
+    sink.gate.set()
+
+
 def test_a_broker_failure_in_a_group_gives_no_aa_to_any_message_of_the_group() -> None:
     group_sink = GroupSink()
     group_sink.fail_flushes = {1}
@@ -337,15 +353,11 @@ def test_a_broker_failure_in_a_group_gives_no_aa_to_any_message_of_the_group() -
     async def scenario(
         _: MllpServer, sink: FakeSink, connect: Callable[[], Awaitable[Client]]
     ) -> None:
-        assert isinstance(sink, GroupSink)
-        sink.gate = asyncio.Event()
         first, *others = [await connect() for _ in range(5)]
-        await first.send(story(0))
-        await _until(lambda: len(sink.groups) == 1)  # its flush is in flight, held back
+        held = await _hold_first_group(sink, first)
         for i, client in enumerate(others, start=1):
             await client.send(story(i))
-        await asyncio.sleep(0.2)
-        sink.gate.set()
+        await _release(held)
         codes = [msa(await c.ack()) for c in (first, *others)]
         assert [c[0] for c in codes] == ["AA", "AR", "AR", "AR", "AR"]
         assert all("did not acknowledge" in c[2] or "failed" in c[2] for c in codes[1:])
@@ -370,15 +382,11 @@ def test_the_same_message_twice_in_one_group_is_published_once() -> None:
     async def scenario(
         _: MllpServer, sink: FakeSink, connect: Callable[[], Awaitable[Client]]
     ) -> None:
-        assert isinstance(sink, GroupSink)
-        sink.gate = asyncio.Event()
         first, a, b, c = [await connect() for _ in range(4)]
-        await first.send(story(0))
-        await _until(lambda: len(sink.groups) == 1)
+        held = await _hold_first_group(sink, first)
         for client, i in ((a, 2), (b, 2), (c, 3)):
             await client.send(story(i))
-        await asyncio.sleep(0.2)
-        sink.gate.set()
+        await _release(held)
         assert [msa(await x.ack())[:2] for x in (first, a, b, c)] == [
             ("AA", "STORY-0001"), ("AA", "STORY-0003"), ("AA", "STORY-0003"), ("AA", "STORY-0004")
         ]  # fmt: skip
@@ -396,15 +404,11 @@ def test_one_patients_pipelined_messages_are_published_in_order_across_groups() 
     async def scenario(
         _: MllpServer, sink: FakeSink, connect: Callable[[], Awaitable[Client]]
     ) -> None:
-        assert isinstance(sink, GroupSink)
-        sink.gate = asyncio.Event()
         client = await connect()
-        await client.send(story(0))
-        await _until(lambda: len(sink.groups) == 1)
+        held = await _hold_first_group(sink, client)
         for i in range(1, len(STORY)):
             await client.send(story(i))
-        await asyncio.sleep(0.2)
-        sink.gate.set()
+        await _release(held)
         acks = [msa(await client.ack())[:2] for _ in STORY]
         assert acks == [("AA", f"STORY-000{i + 1}") for i in range(len(STORY))]
 
