@@ -68,7 +68,7 @@ class MessageHandler:
         self._accepted = _Lru(dedupe_size)
         self._inflight: dict[Key, asyncio.Future[None]] = {}
         self._patients = _Lru(100_000)  # patient -> (location, sex) last published
-        self._in_flight: dict[str, int] = {}  # patient -> its updates being published
+        self._moving: dict[str, int] = {}  # patient -> its updates being published
         self._ids = itertools.count(1)
         self._accepted_count = metrics.messages.labels(ADAPTER, "accepted")
         self._event_counts: dict[str, Any] = {}  # kind -> its counter, looked up once
@@ -157,7 +157,7 @@ class MessageHandler:
         events = [e for e in result.events if not self._known_patient_state(e)]
         moving = {e.patient_id for e in events if isinstance(e, PatientEvent)}
         for pid in moving:
-            self._in_flight[pid] = self._in_flight.get(pid, 0) + 1
+            self._moving[pid] = self._moving.get(pid, 0) + 1
         try:
             await self.sink.publish(events, self.publish_timeout_s)
         except PublishError as exc:
@@ -167,11 +167,11 @@ class MessageHandler:
             return self._ack(msg, "AR", [error])
         finally:
             for pid in moving:
-                left = self._in_flight[pid] - 1
+                left = self._moving[pid] - 1
                 if left:
-                    self._in_flight[pid] = left
+                    self._moving[pid] = left
                 else:
-                    del self._in_flight[pid]
+                    del self._moving[pid]
         self._accepted.remember(key, digest)
         for kind, n in Counter(ev.kind for ev in events).items():
             counter = self._event_counts.get(kind)
@@ -192,6 +192,6 @@ class MessageHandler:
         no other update of that patient is in flight (it may change what was last published)."""
         return (
             isinstance(ev, PatientEvent)
-            and ev.patient_id not in self._in_flight
+            and ev.patient_id not in self._moving
             and self._patients.get(ev.patient_id) == (ev.location, ev.sex)
         )
